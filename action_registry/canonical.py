@@ -1,0 +1,143 @@
+"""RFC 8785 canonical bytes and content hashes: the one definition of "the same document"."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+import rfc8785
+
+from .errors import CanonicalizationError
+
+MAX_SAFE_INTEGER = 2**53 - 1
+DEFAULT_MAX_DEPTH = 64
+CONTENT_HASH_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise CanonicalizationError(f"duplicate key {key!r} in a JSON object", code="duplicate_key",
+                                        suggestion="Each key may appear once per object; remove the repeat.")
+        obj[key] = value
+    return obj
+
+
+def _refuse_constant(name: str) -> Any:
+    raise CanonicalizationError(f"{name} is not a JSON number", code="invalid_number",
+                                suggestion="Use finite numbers only.")
+
+
+def _parse_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise CanonicalizationError(
+            f"integer {text[:40]} is outside the I-JSON safe range +/-(2**53-1)", code="invalid_number",
+            suggestion="Send large integers as strings.")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise CanonicalizationError(f"number {text[:40]} overflows an IEEE 754 double", code="invalid_number",
+                                    suggestion="Send numbers that fit a 64-bit float, or strings.")
+    return value
+
+
+def _check(value: Any, max_depth: int) -> None:
+    """Walk iteratively: depth limit and lone surrogates (which UTF-8 cannot carry)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            if depth > max_depth:
+                raise _too_deep(max_depth)
+            for key, child in node.items():
+                _check_str(key)
+                stack.append((child, depth + 1))
+        elif isinstance(node, list):
+            if depth > max_depth:
+                raise _too_deep(max_depth)
+            stack.extend((child, depth + 1) for child in node)
+        elif isinstance(node, str):
+            _check_str(node)
+
+
+def _check_str(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CanonicalizationError("string contains a lone surrogate (invalid Unicode)",
+                                    code="invalid_unicode",
+                                    suggestion="Escape only complete surrogate pairs.") from None
+
+
+def _too_deep(max_depth: int) -> CanonicalizationError:
+    return CanonicalizationError(f"JSON nests deeper than {max_depth} levels", code="too_deep",
+                                 suggestion=f"Flatten the document to at most {max_depth} levels.")
+
+
+def parse_json(data: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """Parse strictly: duplicate keys, NaN/Infinity, unsafe integers, lone surrogates and deep nesting refused."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CanonicalizationError(f"body is not valid UTF-8 ({exc.reason})", code="invalid_json") from None
+    try:
+        value = json.loads(data, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant,
+                           parse_int=_parse_int, parse_float=_parse_float)
+    except RecursionError:
+        raise _too_deep(max_depth) from None
+    except json.JSONDecodeError as exc:
+        raise CanonicalizationError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                                    code="invalid_json", suggestion="Send one well-formed JSON value.") from None
+    _check(value, max_depth)
+    return value
+
+
+def canonicalize(value: Any) -> bytes:
+    """RFC 8785 bytes of an already-parsed value (run it through ``parse_json`` or ``check_value`` first)."""
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.IntegerDomainError as exc:
+        raise CanonicalizationError(str(exc), code="invalid_number") from None
+    except rfc8785.FloatDomainError as exc:
+        raise CanonicalizationError(str(exc), code="invalid_number") from None
+    except rfc8785.CanonicalizationError as exc:
+        raise CanonicalizationError(str(exc), code="invalid_json") from None
+
+
+def check_value(value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    """The checks ``parse_json`` makes, for a value built in Python rather than parsed."""
+    _check(value, max_depth)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, bool) or node is None or isinstance(node, str):
+            continue
+        elif isinstance(node, int):
+            _parse_int(str(node))
+        elif isinstance(node, float):
+            if node != node or node in (float("inf"), float("-inf")):
+                _refuse_constant(repr(node))
+        else:
+            raise CanonicalizationError(f"{type(node).__name__} is not a JSON type", code="invalid_json")
+
+
+def content_hash(canonical_bytes: bytes) -> str:
+    """``sha256:`` + lowercase hex SHA-256 of the canonical bytes."""
+    return "sha256:" + hashlib.sha256(canonical_bytes).hexdigest()
+
+
+def canonical_and_hash(value: Any) -> tuple[bytes, str]:
+    data = canonicalize(value)
+    return data, content_hash(data)

@@ -1,0 +1,94 @@
+"""The one NinjaAPI: strict JSON parsing, one mapping from domain errors to responses, the routers."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+
+from action_registry.canonical import parse_json
+from action_registry.errors import RegistryError
+from core.middleware import error_response
+
+logger = logging.getLogger("action_registry.api")
+
+
+class StrictJSONParser(Parser):
+    """Every JSON body goes through the registry's strict parser: duplicate keys, NaN, unsafe integers,
+    lone surrogates and over-deep nesting are refused instead of silently altered."""
+
+    def parse_body(self, request: HttpRequest):
+        limits = settings.ACTION_REGISTRY
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            raise RegistryError(f"request body is over {limits['MAX_BODY_BYTES']} bytes", code="body_too_large",
+                                status=413, suggestion="Send a smaller document.") from None
+        if len(body) > limits["MAX_BODY_BYTES"]:
+            raise RegistryError(f"request body is {len(body)} bytes; the limit is {limits['MAX_BODY_BYTES']}",
+                                code="body_too_large", status=413, suggestion="Send a smaller document.")
+        request.max_json_depth = limits["MAX_JSON_DEPTH"]
+        request.parsed_body = parse_json(body, max_depth=limits["MAX_JSON_DEPTH"])
+        return request.parsed_body
+
+
+api = NinjaAPI(
+    title="Action Registry API",
+    version="1.0.0",
+    description=(
+        "The trust layer AI agents use to find, fetch and verify the actions (tool schemas) they may run. "
+        "An action is an immutable, signed `(name, version)` record. Agents discover actions, fetch them, "
+        "and check the signature and the key's chain of trust before acting. Errors are always "
+        '`{"error": {"code", "message", "suggestion"}}`, where `suggestion` names the next call that would work.'
+    ),
+    urls_namespace="v1",
+    parser=StrictJSONParser(),
+    openapi_extra={
+        "info": {"license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+                 "contact": {"name": "Action Registry maintainers"}},
+        "servers": [{"url": settings.ACTION_REGISTRY["PUBLIC_URL"], "description": "This registry"}],
+    },
+)
+
+
+@api.exception_handler(RegistryError)
+def registry_error(request: HttpRequest, exc: RegistryError) -> HttpResponse:
+    return api.create_response(request, {"error": exc.as_dict()}, status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    first = exc.errors[0] if exc.errors else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "payload"))
+    message = f"{where}: {first.get('msg', 'invalid input')}" if where else first.get("msg", "invalid input")
+    return api.create_response(request, {"error": {
+        "code": "invalid_request", "message": message,
+        "suggestion": "Check the operation's parameters in GET /v1/openapi.json.",
+        "details": {"errors": [{"loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors[:20]]},
+    }}, status=422)
+
+
+@api.exception_handler(AuthenticationError)
+def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(401, "unauthorized", "this operation needs an API key",
+                          "Send `Authorization: Bearer <api key>`; operators create keys with "
+                          "`manage.py create_api_key`.")
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(exc.status_code, "http_error", exc.message)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(404, "not_found", "no such resource", "See GET /v1/docs for the operations.")
+
+
+api.add_router("", "registry.api.router")
+api.add_router("", "governance.api.router")

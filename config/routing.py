@@ -1,0 +1,3 @@
+"""WebSocket routes (Channels consumers)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,14 @@
+"""URL map: the REST API under /v1/, the admin, health probes."""
+
+from django.contrib import admin
+from django.urls import path
+
+from config.api import api
+
+admin.site.site_header = "Action Registry governance"
+admin.site.site_title = "Action Registry"
+
+urlpatterns = [
+    path("v1/", api.urls),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,32 @@
+"""Writes shared by every app: events into the outbox, entries into the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from core.middleware import current_request_id
+from core.models import AuditEntry, Event
+
+_listeners: list = []
+
+
+def on_event_committed(callback) -> None:
+    """Register ``callback(event_id)`` run after the transaction that wrote an event commits."""
+    _listeners.append(callback)
+
+
+def event_emit(*, kind: str, namespace: str = "", subject: str = "", payload: dict[str, Any] | None = None) -> Event:
+    """Append an event to the outbox in the caller's transaction; fan-out happens after commit."""
+    event = Event.objects.create(kind=kind, namespace=namespace, subject=subject, payload=payload or {},
+                                 request_id=current_request_id() or "")
+    for callback in _listeners:
+        transaction.on_commit(lambda cb=callback, eid=event.id: cb(eid))
+    return event
+
+
+def audit_record(*, action: str, actor: str, target: str = "", reason: str = "", data: dict | None = None,
+                 user=None) -> AuditEntry:
+    return AuditEntry.objects.create(action=action, actor=actor, target=target, reason=reason, data=data or {},
+                                     user=user, request_id=current_request_id() or "")

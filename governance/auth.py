@@ -1,0 +1,48 @@
+"""Bearer API-key authentication for django-ninja: prefix lookup, constant-time digest compare."""
+
+from __future__ import annotations
+
+import hmac
+
+from ninja.security import HttpBearer
+
+from action_registry.document import in_namespace
+from core.exceptions import Forbidden, Unauthorized
+from governance import selectors, services
+from governance.models import ApiKey
+
+
+def api_key_authenticate(token: str) -> ApiKey:
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != services.TOKEN_PREFIX:
+        raise Unauthorized("the bearer token is not an Action Registry API key", code="invalid_api_key")
+    key = selectors.api_key_by_prefix(prefix=parts[1])
+    digest = services.api_key_digest(token)
+    if key is None or not hmac.compare_digest(key.digest, digest):
+        raise Unauthorized("unknown API key", code="invalid_api_key")
+    if not key.is_active:
+        raise Unauthorized(f"API key {key.name!r} was revoked", code="api_key_revoked",
+                           suggestion="Ask a registry operator for a new key.")
+    services.api_key_touch(key=key)
+    return key
+
+
+def api_key_may_publish(key: ApiKey, name: str) -> bool:
+    return any(ns == "*" or in_namespace(name, ns) for ns in key.namespaces)
+
+
+def api_key_require_namespace(key: ApiKey, name: str) -> None:
+    if not api_key_may_publish(key, name):
+        raise Forbidden(f"API key {key.name!r} may not publish under {name}", code="namespace_forbidden",
+                        suggestion=f"This key covers: {', '.join(key.namespaces) or 'nothing'}.")
+
+
+class ApiKeyAuth(HttpBearer):
+    """Ninja security scheme: ``Authorization: Bearer <api key>``."""
+
+    openapi_scheme = "bearer"
+
+    def authenticate(self, request, token):
+        key = api_key_authenticate(token)
+        request.api_key = key
+        return key

@@ -1,0 +1,22 @@
+"""Enumerations of the governance app."""
+
+from django.db import models
+
+
+class KeyStatus(models.TextChoices):
+    PENDING = "pending", "Pending approval"
+    ACTIVE = "active", "Active"
+    ROTATED = "rotated", "Rotated"
+    REVOKED = "revoked", "Revoked"
+    REJECTED = "rejected", "Rejected"
+
+
+class KeyRole(models.TextChoices):
+    ROOT = "root", "Root"
+    ORG = "org", "Organisation"
+    SIGNING = "signing", "Signing"
+
+
+class KeyAlg(models.TextChoices):
+    ED25519 = "Ed25519", "Ed25519"
+    ES256 = "ES256", "ECDSA P-256 (ES256)"

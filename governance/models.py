@@ -1,0 +1,83 @@
+"""The trust store (public keys only), API keys (digests only) and the trust-state counter."""
+
+from django.db import models
+from django.db.models import F, Q
+
+from governance.choices import KeyAlg, KeyRole, KeyStatus
+
+
+class SigningKey(models.Model):
+    """A public key the registry knows, identified by ``(kid, alg)``. Never deleted; status records history."""
+
+    kid = models.CharField(max_length=128)
+    alg = models.CharField(max_length=16, choices=KeyAlg.choices)
+    public_key = models.CharField(max_length=200, help_text="base64url of the raw public key")
+    fingerprint = models.CharField(max_length=71)
+    status = models.CharField(max_length=16, choices=KeyStatus.choices, default=KeyStatus.ACTIVE, db_index=True)
+    role = models.CharField(max_length=16, choices=KeyRole.choices, default=KeyRole.ROOT)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    scopes = models.JSONField(default=list, blank=True,
+                              help_text="Namespace prefixes this key may sign for; empty on a root means all.")
+    not_before = models.DateTimeField(null=True, blank=True)
+    not_after = models.DateTimeField(null=True, blank=True)
+    certificate = models.JSONField(null=True, blank=True, help_text="The delegation certificate, as submitted.")
+    certificate_signature = models.JSONField(null=True, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revocation_reason = models.TextField(blank=True)
+    compromised_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["kid", "alg"]
+        constraints = [
+            models.UniqueConstraint(fields=["kid", "alg"], name="signingkey_kid_alg_unique"),
+            models.CheckConstraint(condition=Q(fingerprint__regex=r"^sha256:[0-9a-f]{32}$"),
+                                   name="signingkey_fingerprint_format"),
+            models.CheckConstraint(condition=~Q(parent=F("id")), name="signingkey_not_own_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kid} ({self.alg}, {self.status})"
+
+
+class ApiKey(models.Model):
+    """A bearer token for publishers and agents, stored as a SHA-256 digest, scoped to namespace prefixes."""
+
+    name = models.CharField(max_length=100, unique=True)
+    prefix = models.CharField(max_length=16, unique=True, help_text="The token's public prefix, for lookup.")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex of the whole token.")
+    namespaces = models.JSONField(default=list, blank=True,
+                                  help_text="Namespace prefixes this key may publish under; ['*'] for all.")
+    is_active = models.BooleanField(default=True)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(condition=Q(digest__regex=r"^[0-9a-f]{64}$"), name="apikey_digest_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class TrustState(models.Model):
+    """One row: a counter bumped by every change to keys, so cached verification results know when to go."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="truststate_singleton")]
+
+    def __str__(self) -> str:
+        return f"trust state v{self.version}"

@@ -1,0 +1,127 @@
+"""REST API of the registry (/v1/actions...): thin handlers over services and selectors."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema
+from ninja import Field as F
+
+from action_registry.canonical import CONTENT_HASH_RE
+from action_registry.document import parse_envelope
+from core.exceptions import DomainError, NotFound
+from core.schemas import errors
+from governance.auth import ApiKeyAuth
+from registry import records, selectors, services
+from registry.schemas import (
+    ActionDetailOut,
+    ActionPageOut,
+    PublishIn,
+    VerifyOut,
+    VersionRecordOut,
+)
+
+router = Router(tags=["actions"])
+JSON = "application/json"
+
+
+def _json(body: bytes, status: int = 200) -> HttpResponse:
+    return HttpResponse(body, status=status, content_type=JSON)
+
+
+@router.post(
+    "/actions", auth=ApiKeyAuth(), response={200: VersionRecordOut, 201: VersionRecordOut, **errors(401, 403, 409,
+                                                                                                   413, 422)},
+    operation_id="publishAction", summary="Publish a signed action version",
+    description=(
+        "Stores one immutable `(name, version)` record. The body is the envelope `action-registry sign` writes: "
+        "the action document and a signature over its RFC 8785 canonical bytes. Answers 201 with the record, "
+        "200 with the existing record when identical bytes are re-published, 409 `version_exists` when the "
+        "version exists with other bytes. 422 codes: invalid_document, invalid_schema, invalid_name, "
+        "invalid_version, duplicate_key, invalid_number, unknown_kid, key_revoked, alg_mismatch, "
+        "signature_invalid, signature_malformed. A refused publish writes nothing."),
+)
+def publish_action(request: HttpRequest, payload: PublishIn):
+    envelope = parse_envelope(request.parsed_body, max_depth=request.max_json_depth)
+    result = services.action_version_publish(envelope=envelope, api_key=request.auth)
+    return _json(records.version_record_bytes(result.version), status=201 if result.created else 200)
+
+
+class SearchParams(Schema):
+    q: str | None = F(None, description="Full-text query over names and descriptions; partial names match too.",
+                      examples=["ssh"], max_length=200)
+    kid: str | None = F(None, description="Only actions whose latest version was signed by this key id.",
+                        examples=["dev-root-1"], max_length=128)
+    namespace: str | None = F(None, description="Only names under this dotted prefix.", examples=["ssh"],
+                              max_length=200)
+    offset: int = F(0, ge=0, le=1_000_000, description="Index of the first result.", examples=[0])
+    limit: int = F(50, ge=1, le=200, description="Page size (at most 200).", examples=[50])
+
+
+@router.get(
+    "/actions", response={200: ActionPageOut, **errors(422)}, operation_id="discoverActions",
+    summary="Discover and search actions",
+    description="Lists actions with their latest version, ranked by relevance when `q` is given (full text over "
+                "names and descriptions, plus partial name matches), otherwise by name. Stable ordering; "
+                "paginate with `offset` and `limit`.",
+)
+def discover_actions(request: HttpRequest, params: Query[SearchParams]):
+    page = selectors.action_search(q=params.q, kid=params.kid, namespace=params.namespace,
+                                   offset=params.offset, limit=params.limit)
+    return {"items": page.items, "total": page.total, "offset": page.offset, "limit": page.limit}
+
+
+@router.get(
+    "/actions/by-hash/{content_hash}", response={200: VersionRecordOut, **errors(404, 422)},
+    operation_id="getActionByHash", summary="Fetch a record by content hash",
+    description="Returns the record whose canonical bytes hash to `content_hash` (`sha256:<64 hex>`), "
+                "whatever its name.",
+)
+def get_by_hash(request: HttpRequest, content_hash: str):
+    if not CONTENT_HASH_RE.match(content_hash):
+        raise DomainError(f"{content_hash[:80]!r} is not a content hash", code="invalid_content_hash", status=422,
+                          suggestion="Use sha256: followed by 64 lowercase hex digits.")
+    found = selectors.version_get_by_hash(content_hash=content_hash)
+    if not found:
+        raise NotFound(f"no record has content hash {content_hash}", code="hash_not_found",
+                       suggestion="Search by name with GET /v1/actions?q=...")
+    return _json(records.version_record_bytes(found[0]))
+
+
+@router.get(
+    "/actions/{name}", response={200: ActionDetailOut, **errors(404)}, operation_id="getAction",
+    summary="An action and all its versions",
+    description="The action with every version in SemVer order; `latest` marks the latest release.",
+)
+def get_action(request: HttpRequest, name: str):
+    action = selectors.action_get(name=name)
+    versions = selectors.action_versions(action=action)
+    return {
+        "name": action.name, "namespace": action.namespace, "description": action.description,
+        "latest_version": action.latest_version.version if action.latest_version else None,
+        "versions": [{"version": v.version, "content_hash": v.blob_id, "kid": v.kid, "alg": v.alg,
+                      "published_at": v.published_at, "latest": v.id == action.latest_version_id,
+                      "key_status": v.signing_key.status} for v in versions],
+    }
+
+
+@router.get(
+    "/actions/{name}/versions/{version}", response={200: VersionRecordOut, **errors(404, 422)},
+    operation_id="getActionVersion", summary="Fetch one version's full record",
+    description="The signed document, its signature, content hash, publication time and the verification "
+                "result against the trust store as it is now.",
+)
+def get_version(request: HttpRequest, name: str, version: str):
+    return _json(records.version_record_bytes(selectors.version_get(name=name, version=version)))
+
+
+@router.get(
+    "/actions/{name}/versions/{version}/verify", response={200: VerifyOut, **errors(404, 422)},
+    operation_id="verifyActionVersion", summary="Verify one version (no payload)",
+    description="Re-checks the stored signature against the trust store as it is now: a key revoked after "
+                "publishing gives `verified: false, key_status: revoked`; a rotated key stays verified with "
+                "`key_status: rotated`. For agents that already hold the schema.",
+)
+def verify_version(request: HttpRequest, name: str, version: str):
+    row = selectors.version_get(name=name, version=version)
+    return {"name": row.action.name, "version": row.version, "content_hash": row.blob_id,
+            **records.version_verification(row)}

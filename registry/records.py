@@ -1,0 +1,39 @@
+"""The wire form of a version record, assembled around the stored canonical bytes (never re-serialised)."""
+
+from __future__ import annotations
+
+import json
+
+from registry.models import ActionVersion
+from registry.verification import verification_result
+
+
+def version_verification(version: ActionVersion) -> dict:
+    return verification_result(content_hash=version.blob_id, canonical=bytes(version.blob.canonical),
+                               kid=version.kid, alg=version.alg, sig=version.sig, key=version.signing_key)
+
+
+def version_meta(version: ActionVersion, *, latest_id: int | None = None) -> dict:
+    """Everything of the record except the document itself."""
+    return {
+        "name": version.action.name,
+        "version": version.version,
+        "content_hash": version.blob_id,
+        "signature": {"kid": version.kid, "alg": version.alg, "sig": version.sig},
+        "published_at": version.published_at.isoformat().replace("+00:00", "Z"),
+        "latest": version.id == (latest_id if latest_id is not None else version.action.latest_version_id),
+        "verification": version_verification(version),
+    }
+
+
+def version_record_bytes(version: ActionVersion, *, extra: dict | None = None) -> bytes:
+    """``{"action": <canonical bytes verbatim>, ...meta}`` as JSON bytes."""
+    meta = version_meta(version)
+    if extra:
+        meta.update(extra)
+    tail = json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return b'{"action":' + bytes(version.blob.canonical) + b"," + tail[1:]
+
+
+def version_record(version: ActionVersion) -> dict:
+    return {"action": json.loads(bytes(version.blob.canonical)), **version_meta(version)}

@@ -1,0 +1,119 @@
+"""Writes of the registry: the publish path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import semver
+from django.db import IntegrityError, transaction
+
+from action_registry.document import Envelope, namespace_of, verify_envelope_signature
+from action_registry.errors import SignatureError
+from core.exceptions import Conflict, Unprocessable
+from core.services import event_emit
+from governance import selectors as governance_selectors
+from governance.auth import api_key_require_namespace
+from governance.choices import KeyStatus
+from governance.models import ApiKey, SigningKey
+from registry.models import Action, ActionVersion, Blob
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    version: ActionVersion
+    created: bool
+
+
+def _signing_key_for(envelope: Envelope) -> SigningKey:
+    kid, alg = envelope.signature.kid, envelope.signature.alg
+    keys = governance_selectors.signing_keys_by_kid(kid=kid)
+    if not keys:
+        raise Unprocessable(f"no trusted key has kid {kid!r}", code="unknown_kid",
+                            suggestion="Ask an operator to trust the key (manage.py trust_key add), "
+                                       "or sign with a kid listed by GET /v1/keys.")
+    key = next((k for k in keys if k.alg == alg), None)
+    if key is None:
+        raise Unprocessable(f"key {kid!r} is {', '.join(k.alg for k in keys)}, but the signature says {alg}",
+                            code="alg_mismatch", suggestion=f"Sign with the {keys[0].alg} key {kid}.")
+    if key.status == KeyStatus.REVOKED:
+        raise Unprocessable(f"key {kid!r} was revoked: {key.revocation_reason or 'no reason given'}",
+                            code="key_revoked", suggestion="Sign with an active key.")
+    if key.status != KeyStatus.ACTIVE and key.status != KeyStatus.ROTATED:
+        raise Unprocessable(f"key {kid!r} is {key.status} and cannot sign", code=f"key_{key.status}",
+                            suggestion="Sign with an active key.")
+    return key
+
+
+def signature_check(*, envelope: Envelope, key: SigningKey) -> None:
+    try:
+        verify_envelope_signature(envelope, key.alg, key.public_key)
+    except SignatureError as exc:
+        raise Unprocessable(exc.message, code=exc.code, suggestion=exc.suggestion or
+                            "Sign the RFC 8785 canonical bytes of the action document with the named key.") from None
+
+
+def action_version_publish(*, envelope: Envelope, api_key: ApiKey | None) -> PublishResult:
+    """Verify and store one signed action version. Writes nothing unless every check passes."""
+    if api_key is not None:
+        api_key_require_namespace(api_key, envelope.name)
+    key = _signing_key_for(envelope)
+    signature_check(envelope=envelope, key=key)
+    try:
+        return _store(envelope=envelope, key=key, api_key=api_key)
+    except IntegrityError:
+        # A concurrent publish of the same (name, version) won the race: answer as if we came second.
+        existing = ActionVersion.objects.select_related("action").filter(
+            action__name=envelope.name, version=envelope.version).first()
+        if existing is None:
+            raise
+        return _existing(existing, envelope)
+
+
+def _existing(existing: ActionVersion, envelope: Envelope) -> PublishResult:
+    if existing.blob_id == envelope.content_hash:
+        return PublishResult(version=existing, created=False)
+    raise Conflict(f"{envelope.name}@{envelope.version} is already published with other bytes "
+                   f"({existing.blob_id})", code="version_exists",
+                   suggestion="Published versions are immutable: publish under a new version number.",
+                   details={"content_hash": existing.blob_id})
+
+
+@transaction.atomic
+def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
+    doc = envelope.document
+    action, _ = Action.objects.get_or_create(name=envelope.name, defaults={
+        "namespace": namespace_of(envelope.name), "description": doc["description"], "kid": key.kid})
+    # Serialise publishes of one action: the second of two racing publishes sees the first's row.
+    action = Action.objects.select_for_update().get(pk=action.pk)
+    existing = ActionVersion.objects.filter(action=action, version=envelope.version).first()
+    if existing is not None:
+        existing.action = action
+        return _existing(existing, envelope)
+    Blob.objects.get_or_create(content_hash=envelope.content_hash,
+                               defaults={"canonical": envelope.canonical, "size": len(envelope.canonical)})
+    parsed = semver.Version.parse(envelope.version)
+    version = ActionVersion.objects.create(
+        action=action, version=envelope.version, major=parsed.major, minor=parsed.minor, patch=parsed.patch,
+        prerelease=parsed.prerelease or "", blob_id=envelope.content_hash, kid=envelope.signature.kid,
+        alg=envelope.signature.alg, sig=envelope.signature.sig, signing_key=key, published_by=api_key)
+    if _is_newer_latest(parsed, action):
+        action.latest_version = version
+        action.description = doc["description"]
+        action.kid = key.kid
+        action.save(update_fields=["latest_version", "description", "kid", "updated_at"])
+    event_emit(kind="action.published", namespace=action.namespace, subject=f"{action.name}@{version.version}",
+               payload={"name": action.name, "version": version.version, "content_hash": envelope.content_hash,
+                        "kid": key.kid, "alg": key.alg})
+    return PublishResult(version=version, created=True)
+
+
+def _is_newer_latest(candidate: semver.Version, action: Action) -> bool:
+    """Latest = highest release; a prerelease is latest only while the action has no release."""
+    if action.latest_version_id is None:
+        return True
+    current = semver.Version.parse(action.latest_version.version)
+    if candidate.prerelease and not current.prerelease:
+        return False
+    if current.prerelease and not candidate.prerelease:
+        return True
+    return candidate > current
