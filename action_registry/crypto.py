@@ -58,6 +58,13 @@ def generate_private_key(alg: str = ED25519) -> PrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def ed25519_private_key_from_seed(seed: bytes) -> PrivateKey:
+    """An Ed25519 key from its 32-byte RFC 8032 seed (the form Go's sumdb note signer keys carry)."""
+    if len(seed) != 32:
+        raise SignatureError(f"an Ed25519 seed has 32 bytes, got {len(seed)}", code="malformed_key")
+    return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+
+
 def private_key_alg(key: PrivateKey) -> str:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return ED25519

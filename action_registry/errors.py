@@ -56,3 +56,52 @@ class SignatureError(RegistryError):
     code = "signature_invalid"
     status = 422
     default_suggestion = "Sign the canonical bytes of exactly this document with the key named by kid."
+
+
+# --- raised by the HTTP client (action_registry.client) ------------------------------------------
+
+class ClientError(RegistryError):
+    """Something went wrong talking to a registry (base of the client's errors)."""
+
+    code = "client_error"
+    status = 0
+
+
+class ApiError(ClientError):
+    """The registry answered with an error body: ``code``, ``message``, ``suggestion`` come from it.
+
+    ``status`` is the HTTP status; ``details`` is the server's optional structured context
+    (e.g. ``{"versions": [...]}`` on ``version_not_found``).
+    """
+
+    code = "api_error"
+
+
+class NotFoundError(ApiError):
+    """404: no such action, version, key or hash."""
+
+
+class AuthError(ApiError):
+    """401/403: missing or invalid API key, or the key may not publish in that namespace."""
+
+
+class ConflictError(ApiError):
+    """409: e.g. the version exists with other bytes."""
+
+
+class ServerError(ApiError):
+    """5xx, still failing after the client's retries."""
+
+
+class NetworkError(ClientError):
+    """No answer at all: connection refused or reset, DNS failure, timeout (after the retries)."""
+
+    code = "network_error"
+    default_suggestion = "Check the registry URL (--registry or ACTION_REGISTRY_URL) and that it is up."
+
+
+class InvalidResponseError(ClientError):
+    """The registry answered, but not with what its API promises (not JSON, wrong shape)."""
+
+    code = "invalid_response"
+    default_suggestion = "Check that the URL points at an Action Registry (it serves /v1/openapi.json)."

@@ -84,7 +84,10 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------------------------------
 # DATABASE_URL: postgresql://... in production and tests; sqlite:///PATH also accepted. Without it the
 # registry runs on an embedded SQLite file so `run` needs no service.
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'registry.sqlite3'}"
+# The test suite runs on PostgreSQL: under pytest the default is the local server, not SQLite.
+TESTING = bool(os.environ.get("PYTEST_VERSION"))
+DATABASE_URL = os.environ.get("DATABASE_URL") or (
+    "postgresql://postgres@127.0.0.1:5432/postgres" if TESTING else f"sqlite:///{VAR_DIR / 'registry.sqlite3'}")
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
                             conn_health_checks=True)
 if _db["ENGINE"] == "django.db.backends.postgresql":
@@ -166,6 +169,8 @@ ACTION_REGISTRY = {
     "MAX_JSON_DEPTH": int(os.environ.get("ACTION_REGISTRY_MAX_JSON_DEPTH", "64")),
     "SEARCH_MAX_LIMIT": 200,
     "PUBLIC_URL": os.environ.get("ACTION_REGISTRY_PUBLIC_URL", "http://127.0.0.1:8000"),
+    # Real third-party tool schemas used to seed the demo, and by tests and benchmarks.
+    "TESTDATA_DIR": os.environ.get("ACTION_REGISTRY_TESTDATA", str(BASE_DIR.parent / "shared" / "testdata")),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = ACTION_REGISTRY["MAX_BODY_BYTES"] + 1024
 

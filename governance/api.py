@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
 from ninja import Field as F
+from ninja import Query, Router, Schema
 
 from core.schemas import errors
 from governance import selectors

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Schema
 from ninja import Field as F
+from ninja import Query, Router, Schema
 
 from action_registry.canonical import CONTENT_HASH_RE
 from action_registry.document import parse_envelope

@@ -59,6 +59,7 @@ def _search_postgres(*, q: str, kid: str | None, namespace: str | None, offset: 
         params["ns"] = namespace.rstrip(".")
         params["ns_like"] = _like_escape(namespace.rstrip(".")) + ".%"
     where = " AND ".join(filters)
+    # Only fixed SQL fragments are interpolated into the text; every value is a bound parameter.
     sql = f"""
         WITH query AS (
             SELECT websearch_to_tsquery('english', %(q)s) || websearch_to_tsquery('simple', %(q)s) AS tsq
@@ -79,7 +80,7 @@ def _search_postgres(*, q: str, kid: str | None, namespace: str | None, offset: 
           JOIN registry_actionversion v ON v.id = a.latest_version_id, query
          ORDER BY rank DESC, a.name ASC
          OFFSET %(offset)s LIMIT %(limit)s
-    """
+    """  # noqa: S608
     params.update(offset=offset, limit=limit)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

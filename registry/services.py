@@ -81,20 +81,21 @@ def _existing(existing: ActionVersion, envelope: Envelope) -> PublishResult:
 @transaction.atomic
 def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
     doc = envelope.document
-    action, _ = Action.objects.get_or_create(name=envelope.name, defaults={
-        "namespace": namespace_of(envelope.name), "description": doc["description"], "kid": key.kid})
-    # Serialise publishes of one action: the second of two racing publishes sees the first's row.
-    action = Action.objects.select_for_update().get(pk=action.pk)
+    action = _action_locked(envelope.name)
+    if action is None:
+        Action.objects.bulk_create([Action(name=envelope.name, namespace=namespace_of(envelope.name),
+                                           description=doc["description"], kid=key.kid)], ignore_conflicts=True)
+        action = _action_locked(envelope.name)
     existing = ActionVersion.objects.filter(action=action, version=envelope.version).first()
     if existing is not None:
         existing.action = action
         return _existing(existing, envelope)
-    Blob.objects.get_or_create(content_hash=envelope.content_hash,
-                               defaults={"canonical": envelope.canonical, "size": len(envelope.canonical)})
+    blob = Blob(content_hash=envelope.content_hash, canonical=envelope.canonical, size=len(envelope.canonical))
+    Blob.objects.bulk_create([blob], ignore_conflicts=True)
     parsed = semver.Version.parse(envelope.version)
     version = ActionVersion.objects.create(
         action=action, version=envelope.version, major=parsed.major, minor=parsed.minor, patch=parsed.patch,
-        prerelease=parsed.prerelease or "", blob_id=envelope.content_hash, kid=envelope.signature.kid,
+        prerelease=parsed.prerelease or "", blob=blob, kid=envelope.signature.kid,
         alg=envelope.signature.alg, sig=envelope.signature.sig, signing_key=key, published_by=api_key)
     if _is_newer_latest(parsed, action):
         action.latest_version = version
@@ -105,6 +106,13 @@ def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> Pu
                payload={"name": action.name, "version": version.version, "content_hash": envelope.content_hash,
                         "kid": key.kid, "alg": key.alg})
     return PublishResult(version=version, created=True)
+
+
+def _action_locked(name: str) -> Action | None:
+    """The action row, locked: publishes of one action are serialised, so the second of two racing
+    publishes of one version sees the first's row instead of failing on the unique constraint."""
+    return (Action.objects.select_for_update(of=("self",)).select_related("latest_version")
+            .filter(name=name).first())
 
 
 def _is_newer_latest(candidate: semver.Version, action: Action) -> bool:
