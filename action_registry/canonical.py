@@ -45,6 +45,13 @@ def _parse_float(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise CanonicalizationError(f"number {text[:40]} overflows an IEEE 754 double", code="invalid_number",
                                     suggestion="Send numbers that fit a 64-bit float, or strings.")
+    # RFC 8785 writes doubles in [2**53, 1e21) as plain integer digits, which would then be an unsafe
+    # integer literal: refusing them here keeps canonical bytes a fixed point of parse + canonicalize.
+    # (From 1e21 up the canonical form is exponential, e.g. 1e+30, and stays a float.)
+    if MAX_SAFE_INTEGER < abs(value) < 1e21:
+        raise CanonicalizationError(
+            f"number {text[:40]} is outside the I-JSON safe range +/-(2**53-1)", code="invalid_number",
+            suggestion="Send large numbers as strings.")
     return value
 
 
@@ -129,6 +136,7 @@ def check_value(value: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
         elif isinstance(node, float):
             if node != node or node in (float("inf"), float("-inf")):
                 _refuse_constant(repr(node))
+            _parse_float(repr(node))
         else:
             raise CanonicalizationError(f"{type(node).__name__} is not a JSON type", code="invalid_json")
 

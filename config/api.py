@@ -23,6 +23,14 @@ class StrictJSONParser(Parser):
     lone surrogates and over-deep nesting are refused instead of silently altered."""
 
     def parse_body(self, request: HttpRequest):
+        try:
+            return self._parse(request)
+        except RegistryError as exc:
+            # ninja turns any parser exception into a bare 400; keep ours for the error handler.
+            request.body_error = exc
+            raise
+
+    def _parse(self, request: HttpRequest):
         limits = settings.ACTION_REGISTRY
         try:
             body = request.body
@@ -82,6 +90,9 @@ def authentication_error(request: HttpRequest, exc: AuthenticationError) -> Http
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    body_error = getattr(request, "body_error", None)
+    if body_error is not None:
+        return registry_error(request, body_error)
     return error_response(exc.status_code, "http_error", exc.message)
 
 

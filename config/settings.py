@@ -149,6 +149,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns (an error under the tests) when missing
 LOGIN_URL = "/admin/login/"
 
 # --- security (production) ------------------------------------------------------------------------
@@ -173,6 +174,12 @@ ACTION_REGISTRY = {
     "TESTDATA_DIR": os.environ.get("ACTION_REGISTRY_TESTDATA", str(BASE_DIR.parent / "shared" / "testdata")),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = ACTION_REGISTRY["MAX_BODY_BYTES"] + 1024
+
+# --- transparency log -----------------------------------------------------------------------------
+# The registry's own online Ed25519 key that signs log checkpoints (generated, 0600, on first use).
+ACTION_REGISTRY_LOG_KEY_FILE = Path(os.environ.get("ACTION_REGISTRY_LOG_KEY_FILE", VAR_DIR / "log-key.pem"))
+# The checkpoint origin line and note key name; empty means "<host of PUBLIC_URL>/log".
+ACTION_REGISTRY_LOG_ORIGIN = os.environ.get("ACTION_REGISTRY_LOG_ORIGIN", "")
 
 LOGGING = {
     "version": 1,
