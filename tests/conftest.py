@@ -125,6 +125,12 @@ def api(client, api_token) -> Api:
     return Api(client, api_token)
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """A Redis database for tests (the suite's default is db 15; parallel developers pick their own)."""
+    return os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
