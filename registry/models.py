@@ -1,7 +1,9 @@
 """Actions and their immutable, signed, content-addressed versions."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+
+from registry.choices import CompatibilityMode, DeprecationAction
 
 
 class Blob(models.Model):
@@ -72,3 +74,77 @@ class ActionVersion(models.Model):
     @property
     def content_hash(self) -> str:
         return self.blob_id
+
+
+class Deprecation(models.Model):
+    """A version's deprecation as it stands: one row while deprecated, gone once lifted.
+
+    An annotation beside the record: the signed bytes and the version row are never touched.
+    ``DeprecationEntry`` keeps the history of every deprecate and undeprecate.
+    """
+
+    version = models.OneToOneField(ActionVersion, on_delete=models.PROTECT, primary_key=True,
+                                   related_name="deprecation")
+    reason = models.TextField()
+    successor = models.ForeignKey(ActionVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                  help_text="The version callers should move to (same action, not deprecated).")
+    deprecated_by = models.CharField(max_length=200, help_text="api_key:<name> or user:<username>")
+    deprecated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-deprecated_at", "version_id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(successor=F("version")), name="deprecation_successor_not_self"),
+            models.CheckConstraint(condition=~Q(reason=""), name="deprecation_reason_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} deprecated"
+
+
+class DeprecationEntry(models.Model):
+    """Append-only history: each deprecate or undeprecate of a version, with who, when and why."""
+
+    version = models.ForeignKey(ActionVersion, on_delete=models.PROTECT, related_name="deprecation_history")
+    action = models.CharField(max_length=16, choices=DeprecationAction.choices)
+    reason = models.TextField()
+    successor = models.ForeignKey(ActionVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["version_id", "id"]
+        verbose_name_plural = "deprecation entries"
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.action} by {self.actor}"
+
+
+class CompatibilityPolicy(models.Model):
+    """How new versions under a namespace prefix are checked against their predecessors.
+
+    The longest matching prefix wins; ``*`` is the registry-wide default; with no row at all the mode is
+    ``backward``. Kept deliberately small: full namespace governance belongs in the governance app.
+    """
+
+    prefix = models.CharField(max_length=200, unique=True,
+                              help_text="Namespace prefix (ssh, production.db), or * for every namespace.")
+    mode = models.CharField(max_length=24, choices=CompatibilityMode.choices, default=CompatibilityMode.BACKWARD)
+    refuse_undeclared_breaks = models.BooleanField(
+        default=False, help_text="Also refuse a version that breaks its predecessor on the same SemVer line "
+                                 "without declaring it in compatibility.breaks (as schema registries do).")
+    updated_by = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["prefix"]
+        verbose_name_plural = "compatibility policies"
+        constraints = [
+            models.CheckConstraint(condition=Q(prefix__regex=r"^(\*|[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*)$"),
+                                   name="compatibilitypolicy_prefix_format"),
+            models.CheckConstraint(condition=Q(mode__in=CompatibilityMode.values),
+                                   name="compatibilitypolicy_mode_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}: {self.mode}"
