@@ -20,3 +20,9 @@ class KeyRole(models.TextChoices):
 class KeyAlg(models.TextChoices):
     ED25519 = "Ed25519", "Ed25519"
     ES256 = "ES256", "ECDSA P-256 (ES256)"
+
+
+class ClaimStatus(models.TextChoices):
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"

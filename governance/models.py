@@ -1,9 +1,10 @@
 """The trust store (public keys only), API keys (digests only) and the trust-state counter."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from governance.choices import KeyAlg, KeyRole, KeyStatus
+from governance.choices import ClaimStatus, KeyAlg, KeyRole, KeyStatus
 
 
 class SigningKey(models.Model):
@@ -30,9 +31,24 @@ class SigningKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revocation_reason = models.TextField(blank=True)
     compromised_since = models.DateTimeField(null=True, blank=True)
+    # Two-person rule: who submitted a delegation, and who reviewed it (never the same person or key owner).
+    submitted_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                          related_name="submitted_keys")
+    submitted_by_api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.PROTECT,
+                                             related_name="submitted_keys")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="reviewed_keys")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True)
+    rotates = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="rotated_by",
+                                help_text="The key this one replaced by rotation.")
 
     class Meta:
         ordering = ["kid", "alg"]
+        permissions = [
+            ("review_signingkey", "Can approve or reject delegations"),
+            ("revoke_signingkey", "Can revoke keys"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["kid", "alg"], name="signingkey_kid_alg_unique"),
             models.CheckConstraint(condition=Q(fingerprint__regex=r"^sha256:[0-9a-f]{32}$"),
@@ -57,6 +73,8 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="api_keys", help_text="The person this key acts for (two-person rule).")
 
     class Meta:
         ordering = ["name"]
@@ -67,6 +85,48 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class Revocation(models.Model):
+    """One revocation, append-only: who revoked which key, why, and from when it counts as compromised."""
+
+    key = models.ForeignKey(SigningKey, on_delete=models.PROTECT, related_name="revocations")
+    reason = models.TextField()
+    compromised_since = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(auto_now_add=True, help_text="When the registry recorded it (not a claimed time).")
+    actor = models.CharField(max_length=200)
+    request = models.JSONField(null=True, blank=True, help_text="The signed revocation request, when made by a key.")
+
+    class Meta:
+        ordering = ["-revoked_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.key.kid} revoked {self.revoked_at:%Y-%m-%d}"
+
+
+class Namespace(models.Model):
+    """A claimed namespace prefix (``ssh``, ``production.db``) and the org keys that own it."""
+
+    prefix = models.CharField(max_length=200, unique=True)
+    owners = models.ManyToManyField(SigningKey, related_name="owned_namespaces", blank=True)
+    status = models.CharField(max_length=16, choices=ClaimStatus.choices, default=ClaimStatus.PENDING, db_index=True)
+    description = models.CharField(max_length=300, blank=True)
+    claimed_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="namespace_claims")
+    claimed_by_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT,
+                                           related_name="namespace_claims")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="namespace_reviews")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["prefix"]
+        permissions = [("review_namespace", "Can approve or reject namespace claims")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix} ({self.status})"
 
 
 class TrustState(models.Model):
