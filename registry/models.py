@@ -148,3 +148,7 @@ class CompatibilityPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}: {self.mode}"
+
+
+# Agents and capabilities live in their own module; imported here so Django registers them with the app.
+from registry.agent_models import Agent, CapabilityDeclaration, CapabilityItem  # noqa: E402, F401
