@@ -3,7 +3,7 @@
 from django.db import models
 from django.db.models import Q
 
-from analytics.choices import RunOutcome
+from analytics.choices import RunKind, RunOutcome
 
 DIGEST_OR_EMPTY = r"^(sha256:[0-9a-f]{64})?$"
 
@@ -20,7 +20,10 @@ class Run(models.Model):
     action_name = models.CharField(max_length=200, db_index=True, help_text="Denormalised for stats queries.")
     version = models.CharField(max_length=128)
     namespace = models.CharField(max_length=200, db_index=True)
-    agent = models.CharField(max_length=200, db_index=True, help_text="The reporting agent's identifier.")
+    kind = models.CharField(max_length=16, choices=RunKind.choices, default=RunKind.INVOCATION, db_index=True)
+    agent = models.CharField(max_length=200, db_index=True,
+                             help_text="The agent that ran (invocation) or was allocated (negotiation: the provider).")
+    requester = models.CharField(max_length=200, blank=True, help_text="Negotiation only: the agent that asked.")
     ring = models.CharField(max_length=64, blank=True, help_text="The agent's deployment ring (stable, canary...).")
     negotiation_id = models.CharField(max_length=64, blank=True, db_index=True,
                                       help_text="The negotiation that allocated this run, when there was one.")
@@ -41,6 +44,7 @@ class Run(models.Model):
         indexes = [models.Index(fields=["action_version", "outcome"], name="analytics_run_version_outcome")]
         constraints = [
             models.CheckConstraint(condition=Q(outcome__in=RunOutcome.values), name="run_outcome_valid"),
+            models.CheckConstraint(condition=Q(kind__in=RunKind.values), name="run_kind_valid"),
             models.CheckConstraint(condition=Q(constraint_snapshot__regex=r"^sha256:[0-9a-f]{64}$"),
                                    name="run_constraint_snapshot_format"),
             models.CheckConstraint(condition=Q(context_digest__regex=DIGEST_OR_EMPTY), name="run_context_digest_format"),
