@@ -26,3 +26,9 @@ class ClaimStatus(models.TextChoices):
     PENDING = "pending", "Pending approval"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
+
+
+class PolicyKind(models.TextChoices):
+    NAMESPACE_SIGNING = "namespace_signing", "Namespace signing (versions under a namespace chain to given roots)"
+    DEPRECATION = "deprecation", "Deprecation enforcement (deprecated versions need a recorded override)"
+    VERSION_PINNING = "version_pinning", "Version pinning (a ring may use only versions promoted to a channel)"

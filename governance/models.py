@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from governance.choices import ClaimStatus, KeyAlg, KeyRole, KeyStatus
+from governance.choices import ClaimStatus, KeyAlg, KeyRole, KeyStatus, PolicyKind
 
 
 class SigningKey(models.Model):
@@ -141,3 +141,83 @@ class TrustState(models.Model):
 
     def __str__(self) -> str:
         return f"trust state v{self.version}"
+
+
+class Policy(models.Model):
+    """A named governance rule. Its content lives in numbered, immutable ``PolicyVersion`` rows; ``current``
+    points at the newest. Enforced at publish, negotiation and run reporting (governance/policies.py)."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=32, choices=PolicyKind.choices)
+    current = models.ForeignKey("PolicyVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "policies"
+        constraints = [models.CheckConstraint(condition=Q(kind__in=PolicyKind.values), name="policy_kind_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class PolicyVersion(models.Model):
+    """One immutable version of a policy: the document, who changed it and why. A trigger refuses changes."""
+
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    enabled = models.BooleanField(default=True)
+    document = models.JSONField(help_text="Kind-specific rule, see docs/ace-mapping.md.")
+    digest = models.CharField(max_length=71, help_text="sha256 of the RFC 8785 bytes of {kind, enabled, document}.")
+    author = models.CharField(max_length=200)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["policy_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "number"], name="policyversion_policy_number_unique"),
+            models.CheckConstraint(condition=Q(digest__regex=r"^sha256:[0-9a-f]{64}$"),
+                                   name="policyversion_digest_format"),
+            models.CheckConstraint(condition=~Q(reason=""), name="policyversion_reason_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy.name} v{self.number}"
+
+
+class Channel(models.Model):
+    """A named set of action versions (``verified``) that a governance reviewer promotes versions into."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChannelPromotion(models.Model):
+    """``name@version`` promoted into a channel; withdrawing sets ``withdrawn_at`` (history is kept)."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="promotions")
+    action_name = models.CharField(max_length=200)
+    version = models.CharField(max_length=128)
+    promoted_by = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    promoted_at = models.DateTimeField(auto_now_add=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["channel_id", "action_name", "version", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "action_name", "version"], condition=Q(withdrawn_at=None),
+                                    name="channelpromotion_live_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_name}@{self.version} in {self.channel.name}"
