@@ -181,6 +181,12 @@ ACTION_REGISTRY_LOG_KEY_FILE = Path(os.environ.get("ACTION_REGISTRY_LOG_KEY_FILE
 # The checkpoint origin line and note key name; empty means "<host of PUBLIC_URL>/log".
 ACTION_REGISTRY_LOG_ORIGIN = os.environ.get("ACTION_REGISTRY_LOG_ORIGIN", "")
 
+# --- transparency log -----------------------------------------------------------------------------
+# The registry's own online Ed25519 key that signs log checkpoints (generated, 0600, on first use).
+ACTION_REGISTRY_LOG_KEY_FILE = Path(os.environ.get("ACTION_REGISTRY_LOG_KEY_FILE", VAR_DIR / "log-key.pem"))
+# The checkpoint origin line and note key name; empty means "<host of PUBLIC_URL>/log".
+ACTION_REGISTRY_LOG_ORIGIN = os.environ.get("ACTION_REGISTRY_LOG_ORIGIN", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

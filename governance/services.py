@@ -14,6 +14,7 @@ from action_registry import crypto
 from action_registry.document import check_kid, check_namespace
 from core.exceptions import Conflict, DomainError, NotFound
 from core.services import audit_record, event_emit
+from core.transparency import log_append
 from governance.choices import KeyRole, KeyStatus
 from governance.models import ApiKey, SigningKey, TrustState
 
@@ -46,6 +47,8 @@ def signing_key_add(*, kid: str, alg: str, public_key: str, actor: str, role: st
                        suggestion="Choose another kid, or rotate the existing key.") from None
     audit_record(action="key.added", actor=actor, target=f"{kid}/{alg}", reason=reason,
                  data={"role": role, "scopes": scopes, "fingerprint": key.fingerprint})
+    log_append(kind="key.added", subject=f"{kid}/{alg}", payload={
+        "kid": kid, "alg": alg, "public_key": key_b64, "fingerprint": key.fingerprint, "role": role, "scopes": scopes})
     trust_state_bump()
     return key
 
@@ -69,6 +72,9 @@ def signing_key_revoke(*, key: SigningKey, actor: str, reason: str, compromised_
     event_emit(kind="key.revoked", subject=key.kid,
                payload={"kid": key.kid, "alg": key.alg, "reason": reason,
                         "compromised_since": compromised_since.isoformat() if compromised_since else None})
+    log_append(kind="key.revoked", subject=f"{key.kid}/{key.alg}", payload={
+        "kid": key.kid, "alg": key.alg, "reason": reason,
+        "compromised_since": compromised_since.isoformat() if compromised_since else None})
     trust_state_bump()
     return key
 
@@ -85,6 +91,7 @@ def signing_key_mark_rotated(*, key: SigningKey, actor: str, reason: str = "") -
     key.save(update_fields=["status", "rotated_at", "status_changed_at"])
     audit_record(action="key.rotated", actor=actor, target=f"{key.kid}/{key.alg}", reason=reason)
     event_emit(kind="key.rotated", subject=key.kid, payload={"kid": key.kid, "alg": key.alg})
+    log_append(kind="key.rotated", subject=f"{key.kid}/{key.alg}", payload={"kid": key.kid, "alg": key.alg})
     trust_state_bump()
     return key
 

@@ -9,7 +9,9 @@ from ninja import Query, Router, Schema
 from action_registry.canonical import CONTENT_HASH_RE
 from action_registry.document import parse_envelope
 from core.exceptions import DomainError, NotFound
+from core.log_schemas import ReceiptOut
 from core.schemas import errors
+from core.transparency import log_receipt_for
 from governance.auth import ApiKeyAuth
 from registry import records, selectors, services
 from registry.schemas import (
@@ -24,13 +26,18 @@ router = Router(tags=["actions"])
 JSON = "application/json"
 
 
+class PublishedRecordOut(VersionRecordOut):
+    receipt: ReceiptOut | None = F(None, description="Transparency-log receipt: the entry, the signed checkpoint "
+                                                     "of the tree it completed and the inclusion proof against it.")
+
+
 def _json(body: bytes, status: int = 200) -> HttpResponse:
     return HttpResponse(body, status=status, content_type=JSON)
 
 
 @router.post(
-    "/actions", auth=ApiKeyAuth(), response={200: VersionRecordOut, 201: VersionRecordOut, **errors(401, 403, 409,
-                                                                                                   413, 422)},
+    "/actions", auth=ApiKeyAuth(), response={200: PublishedRecordOut, 201: PublishedRecordOut,
+                                             **errors(401, 403, 409, 413, 422)},
     operation_id="publishAction", summary="Publish a signed action version",
     description=(
         "Stores one immutable `(name, version)` record. The body is the envelope `action-registry sign` writes: "
@@ -43,7 +50,9 @@ def _json(body: bytes, status: int = 200) -> HttpResponse:
 def publish_action(request: HttpRequest, payload: PublishIn):
     envelope = parse_envelope(request.parsed_body, max_depth=request.max_json_depth)
     result = services.action_version_publish(envelope=envelope, api_key=request.auth)
-    return _json(records.version_record_bytes(result.version), status=201 if result.created else 200)
+    receipt = log_receipt_for(kind="action.published", subject=f"{result.version.action.name}@{result.version.version}")
+    return _json(records.version_record_bytes(result.version, extra={"receipt": receipt} if receipt else None),
+                 status=201 if result.created else 200)
 
 
 class SearchParams(Schema):

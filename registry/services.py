@@ -11,6 +11,7 @@ from action_registry.document import Envelope, namespace_of, verify_envelope_sig
 from action_registry.errors import SignatureError
 from core.exceptions import Conflict, Unprocessable
 from core.services import event_emit
+from core.transparency import log_append
 from governance import selectors as governance_selectors
 from governance.auth import api_key_require_namespace
 from governance.choices import KeyStatus
@@ -105,6 +106,9 @@ def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> Pu
     event_emit(kind="action.published", namespace=action.namespace, subject=f"{action.name}@{version.version}",
                payload={"name": action.name, "version": version.version, "content_hash": envelope.content_hash,
                         "kid": key.kid, "alg": key.alg})
+    log_append(kind="action.published", namespace=action.namespace, subject=f"{action.name}@{version.version}",
+               payload={"name": action.name, "version": version.version, "content_hash": envelope.content_hash,
+                        "kid": key.kid, "alg": key.alg, "signature": envelope.signature.sig})
     return PublishResult(version=version, created=True)
 
 
