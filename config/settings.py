@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from config.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ACTION_REGISTRY_VAR_DIR", BASE_DIR / "var"))
@@ -47,10 +50,12 @@ INSTALLED_APPS = [
     "governance",
     "registry",
     "analytics",
+    "federation",
 ]
 
 MIDDLEWARE = [
     "core.middleware.RequestIdMiddleware",
+    "core.observability.RequestObservabilityMiddleware",
     "core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -106,6 +111,15 @@ else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     _db.setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 DATABASES = {"default": _db}
+# A streaming replica of the same database: reads go there unless the request wrote (config/db_router.py).
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    _replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=_db["CONN_MAX_AGE"], conn_health_checks=True)
+    _replica["OPTIONS"] = {**_db.get("OPTIONS", {}), **_replica.get("OPTIONS", {})}
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
+    MIDDLEWARE.insert(2, "config.db_router.ReplicaPinMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache, channels, celery ----------------------------------------------------------------------
@@ -133,6 +147,17 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE: dict = {}
+# The event stream (docs/agents.md): the outbox drain re-sends events the after-commit fan-out could not
+# (Redis down); capability declarations past their TTL are closed and announced.
+ACTION_REGISTRY_EVENTS = {
+    "DRAIN_SECONDS": float(os.environ.get("ACTION_REGISTRY_EVENTS_DRAIN_SECONDS", "5")),
+    # Each WebSocket subscriber also re-reads the outbox this often (0 = never): a backstop for messages
+    # the channel layer dropped. The drain and the live fan-out are the usual paths.
+    "POLL_SECONDS": float(os.environ.get("ACTION_REGISTRY_EVENTS_POLL_SECONDS", "15")),
+}
+CELERY_BEAT_SCHEDULE["events-outbox-drain"] = {"task": "registry.events_drain_task",
+                                               "schedule": ACTION_REGISTRY_EVENTS["DRAIN_SECONDS"]}
+CELERY_BEAT_SCHEDULE["capabilities-expire"] = {"task": "registry.capabilities_expire_task", "schedule": 10.0}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
@@ -149,6 +174,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the web pages' CSS and progressive-enhancement JS
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns (an error under the tests) when missing
 LOGIN_URL = "/admin/login/"
 
@@ -169,6 +195,10 @@ ACTION_REGISTRY = {
     "MAX_BODY_BYTES": int(os.environ.get("ACTION_REGISTRY_MAX_BODY_BYTES", str(256 * 1024))),
     "MAX_JSON_DEPTH": int(os.environ.get("ACTION_REGISTRY_MAX_JSON_DEPTH", "64")),
     "SEARCH_MAX_LIMIT": 200,
+    # A rotated key may still sign for this long after its rotation.
+    "ROTATION_GRACE": timedelta(days=float(os.environ.get("ACTION_REGISTRY_ROTATION_GRACE_DAYS", "7"))),
+    # Whether a key may certify its own replacement (otherwise only its parent may rotate it).
+    "ROTATION_SELF_SIGNED": env_bool("ACTION_REGISTRY_ROTATION_SELF_SIGNED", True),
     "PUBLIC_URL": os.environ.get("ACTION_REGISTRY_PUBLIC_URL", "http://127.0.0.1:8000"),
     # Real third-party tool schemas used to seed the demo, and by tests and benchmarks.
     "TESTDATA_DIR": os.environ.get("ACTION_REGISTRY_TESTDATA", str(BASE_DIR.parent / "shared" / "testdata")),
@@ -181,16 +211,28 @@ ACTION_REGISTRY_LOG_KEY_FILE = Path(os.environ.get("ACTION_REGISTRY_LOG_KEY_FILE
 # The checkpoint origin line and note key name; empty means "<host of PUBLIC_URL>/log".
 ACTION_REGISTRY_LOG_ORIGIN = os.environ.get("ACTION_REGISTRY_LOG_ORIGIN", "")
 
-# --- transparency log -----------------------------------------------------------------------------
-# The registry's own online Ed25519 key that signs log checkpoints (generated, 0600, on first use).
-ACTION_REGISTRY_LOG_KEY_FILE = Path(os.environ.get("ACTION_REGISTRY_LOG_KEY_FILE", VAR_DIR / "log-key.pem"))
-# The checkpoint origin line and note key name; empty means "<host of PUBLIC_URL>/log".
-ACTION_REGISTRY_LOG_ORIGIN = os.environ.get("ACTION_REGISTRY_LOG_ORIGIN", "")
+# --- federation: signed snapshots (TUF) -----------------------------------------------------------
+# The online Ed25519 key that signs snapshot targets/snapshot/timestamp metadata (generated, 0600, on first
+# use), and the root metadata an operator signs offline with `manage.py snapshot root --root-key FILE`.
+ACTION_REGISTRY_SNAPSHOT_KEY_FILE = Path(os.environ.get("ACTION_REGISTRY_SNAPSHOT_KEY_FILE",
+                                                        VAR_DIR / "snapshot" / "online-key.pem"))
+ACTION_REGISTRY_SNAPSHOT_ROOT_FILE = Path(os.environ.get("ACTION_REGISTRY_SNAPSHOT_ROOT_FILE",
+                                                         VAR_DIR / "snapshot" / "root.json"))
+ACTION_REGISTRY_SNAPSHOT_EXPIRY_HOURS = {
+    "timestamp": int(os.environ.get("ACTION_REGISTRY_SNAPSHOT_TIMESTAMP_HOURS", "24")),
+    "snapshot": int(os.environ.get("ACTION_REGISTRY_SNAPSHOT_SNAPSHOT_HOURS", str(24 * 7))),
+    "targets": int(os.environ.get("ACTION_REGISTRY_SNAPSHOT_TARGETS_HOURS", str(24 * 7))),
+}
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+# One JSON object per line (LOG_FORMAT=console for a terminal); see config/logging.py.
+LOGGING = logging_config(level=os.environ.get("LOG_LEVEL", "INFO"), fmt=os.environ.get("LOG_FORMAT", "json"))
+
+# --- metrics --------------------------------------------------------------------------------------
+# /metrics (Prometheus). METRICS_PORT: answer only on that port (gunicorn also binds it: keep it internal);
+# METRICS_TOKEN: require `Authorization: Bearer <token>`. Several processes: set PROMETHEUS_MULTIPROC_DIR
+# (config/gunicorn.conf.py does).
+ACTION_REGISTRY_METRICS = {
+    "ENABLED": env_bool("METRICS_ENABLED", True),
+    "PORT": os.environ.get("METRICS_PORT", ""),
+    "TOKEN": os.environ.get("METRICS_TOKEN", ""),
 }

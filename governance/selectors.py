@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import QuerySet
 
+from action_registry.chain import ChainResult, KeyInfo, parse_certificate, walk_chain
+from action_registry.errors import RegistryError
 from core.exceptions import NotFound
-from governance.models import ApiKey, SigningKey, TrustState
+from governance.choices import ClaimStatus, KeyStatus
+from governance.models import ApiKey, Namespace, Revocation, SigningKey, TrustState
 
 
 def signing_key_list(*, status: str | None = None) -> QuerySet[SigningKey]:
@@ -43,3 +49,92 @@ def api_key_by_prefix(*, prefix: str) -> ApiKey | None:
 
 def api_key_list() -> QuerySet[ApiKey]:
     return ApiKey.objects.order_by("name")
+
+
+# --- the trust snapshot: every key as chain.KeyInfo, rebuilt only when the trust state changes ---------
+
+@dataclass(frozen=True)
+class TrustSnapshot:
+    version: int
+    keys: dict[tuple[str, str], KeyInfo]
+    models: dict[tuple[str, str], int]  # (kid, alg) -> SigningKey.pk
+
+    def get(self, kid: str, alg: str) -> KeyInfo | None:
+        return self.keys.get((kid, alg))
+
+    def by_kid(self, kid: str) -> list[KeyInfo]:
+        return [k for (k_kid, _), k in self.keys.items() if k_kid == kid]
+
+
+_snapshot_cache: dict[str, TrustSnapshot] = {}
+
+
+def _key_info(row: SigningKey, by_pk: dict[int, SigningKey]) -> KeyInfo:
+    cert = None
+    if row.certificate is not None and row.certificate_signature is not None:
+        try:
+            cert = parse_certificate({"certificate": row.certificate, "signature": row.certificate_signature})
+        except RegistryError:
+            cert = None  # the walk reports certificate_missing for this key
+    parent = by_pk.get(row.parent_id) if row.parent_id else None
+    return KeyInfo(kid=row.kid, alg=row.alg, public_key=row.public_key, status=row.status, role=row.role,
+                   scopes=tuple(row.scopes or ()), parent=(parent.kid, parent.alg) if parent else None,
+                   certificate=cert, revoked_at=row.revoked_at, rotated_at=row.rotated_at)
+
+
+def trust_snapshot() -> TrustSnapshot:
+    """All keys, cached per process and per TrustState (one small query when nothing changed).
+
+    The cache key includes the row's change time as well as its counter, so a rolled-back transaction
+    that reused a counter value (tests do this constantly) cannot serve another state's keys."""
+    row = TrustState.objects.filter(pk=1).values_list("version", "changed_at").first() or (0, None)
+    version = row[0]
+    cached = _snapshot_cache.get("current")
+    if cached is not None and cached.version == version and _snapshot_cache.get("stamp") == row[1]:
+        return cached
+    rows = list(SigningKey.objects.all())
+    by_pk = {row.pk: row for row in rows}
+    snapshot = TrustSnapshot(version=version,
+                             keys={(r.kid, r.alg): _key_info(r, by_pk) for r in rows},
+                             models={(r.kid, r.alg): r.pk for r in rows})
+    _snapshot_cache["current"] = snapshot
+    _snapshot_cache["stamp"] = row[1]  # type: ignore[assignment]
+    return snapshot
+
+
+def chain_evaluate(*, kid: str, alg: str, name: str | None, at: datetime,
+                   snapshot: TrustSnapshot | None = None) -> ChainResult:
+    """Walk the delegation chain of ``(kid, alg)`` up to a trusted root as the trust store stands now."""
+    snapshot = snapshot or trust_snapshot()
+    leaf = snapshot.get(kid, alg)
+    if leaf is None:
+        result = ChainResult(ok=False, reason="unknown_kid", failed_kid=kid, message=f"no key {kid} ({alg})")
+        return result
+    return walk_chain(leaf, snapshot.get, name=name, at=at)
+
+
+def namespace_owner_for(name: str) -> Namespace | None:
+    """The most specific approved namespace claim covering ``name``, with its owners."""
+    segments = name.split(".")
+    prefixes = [".".join(segments[:i]) for i in range(len(segments), 0, -1)]
+    claims = {n.prefix: n for n in Namespace.objects.filter(prefix__in=prefixes, status=ClaimStatus.APPROVED)
+              .prefetch_related("owners")}
+    for prefix in prefixes:
+        if prefix in claims:
+            return claims[prefix]
+    return None
+
+
+def key_chain(*, key: SigningKey) -> list[SigningKey]:
+    chain = [key]
+    while chain[-1].parent_id and len(chain) < 10:
+        chain.append(SigningKey.objects.get(pk=chain[-1].parent_id))
+    return chain
+
+
+def revocation_list() -> QuerySet[Revocation]:
+    return Revocation.objects.select_related("key").order_by("revoked_at", "id")
+
+
+def pending_delegations() -> QuerySet[SigningKey]:
+    return SigningKey.objects.filter(status=KeyStatus.PENDING).select_related("parent").order_by("created_at")

@@ -7,6 +7,8 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from registry.lifecycle_schemas import DeprecationOut
+
 EXAMPLE_DOC = {
     "name": "ssh.exec",
     "version": "1.0.0",
@@ -40,6 +42,13 @@ class PublishIn(Schema):
     model_config = {"json_schema_extra": {"examples": [{"action": EXAMPLE_DOC, "signature": EXAMPLE_SIG}]}}
 
 
+class ChainLinkOut(Schema):
+    kid: str = Field(..., description="Key id of this link.", examples=["dev-root-1"])
+    alg: str = Field(..., description="Its algorithm.", examples=["Ed25519"])
+    status: str = Field(..., description="Its status now: active, rotated or revoked.", examples=["active"])
+    role: str = Field(..., description="root, org or signing.", examples=["root"])
+
+
 class VerificationOut(Schema):
     verified: bool = Field(..., description="True when the signature verifies and its key is trusted now.")
     kid: str = Field(..., description="Key id that signed the version.", examples=["dev-root-1"])
@@ -47,7 +56,19 @@ class VerificationOut(Schema):
     key_status: str = Field(..., description="The key's status now: active, rotated or revoked.",
                             examples=["active"])
     reason: str | None = Field(None, description="Why verification failed (only when verified is false), "
-                                                 "e.g. key_revoked, signature_invalid.", examples=["key_revoked"])
+                                                 "e.g. key_revoked, signature_invalid, scope_violation, "
+                                                 "certificate_expired.", examples=["key_revoked"])
+    chain: list[ChainLinkOut] = Field(..., description="The delegation chain from the signing key up to its "
+                                                       "trusted root.")
+    failed_kid: str | None = Field(None, description="The first key of the chain that failed (when false).",
+                                   examples=["infra-org"])
+    message: str | None = Field(None, description="Why that link failed, for people.")
+
+
+class OriginOut(Schema):
+    registry: str = Field(..., description="Base URL of the registry the record was mirrored from.",
+                          examples=["https://registry.example.org"])
+    fetched_at: datetime = Field(..., description="When this registry fetched and verified it (UTC).")
 
 
 class VersionRecordOut(Schema):
@@ -61,12 +82,23 @@ class VersionRecordOut(Schema):
     published_at: datetime = Field(..., description="When the registry accepted the version (UTC).")
     latest: bool = Field(..., description="Whether this is the action's latest release.")
     verification: VerificationOut = Field(..., description="Verification against the trust store now.")
+    deprecated: bool = Field(False, description="Whether the version is deprecated (an annotation; the signed "
+                                                "record is unchanged).", examples=[False])
+    deprecation: DeprecationOut | None = Field(None, description="Reason, successor and time of the deprecation, "
+                                                                 "or null.")
+    origin: OriginOut | None = Field(None, description="Set when the record was mirrored from another registry: "
+                                                       "where it was first published and when it was fetched. "
+                                                       "The signature is the original publisher's.")
 
 
 class VerifyOut(VerificationOut):
     name: str = Field(..., description="Dotted action name.", examples=["ssh.exec"])
     version: str = Field(..., description="SemVer version.", examples=["1.0.0"])
     content_hash: str = Field(..., description="Content hash of the verified bytes.", examples=[EXAMPLE_HASH])
+    deprecated: bool = Field(False, description="Whether the version is deprecated (an annotation; the signed "
+                                                "record is unchanged).", examples=[False])
+    deprecation: DeprecationOut | None = Field(None, description="Reason, successor and time of the deprecation, "
+                                                                 "or null.")
 
 
 class ActionSummaryOut(Schema):
@@ -95,6 +127,10 @@ class VersionSummaryOut(Schema):
     published_at: datetime = Field(..., description="When it was published (UTC).")
     latest: bool = Field(..., description="Whether this is the latest release.")
     key_status: str = Field(..., description="Status of the signing key now.", examples=["active"])
+    deprecated: bool = Field(False, description="Whether the version is deprecated (an annotation; the signed "
+                                                "record is unchanged).", examples=[False])
+    deprecation: DeprecationOut | None = Field(None, description="Reason, successor and time of the deprecation, "
+                                                                 "or null.")
 
 
 class ActionDetailOut(Schema):

@@ -1,17 +1,18 @@
-"""Verification of stored versions against the trust store as it is now.
+"""Verification of stored versions against the trust store as it is now, chain included.
 
-The crypto result for a stored record never changes (the bytes and signature are immutable), so it is
-memoised by (content hash, kid, alg, sig, public key); key status is read fresh on every call.
+The signature check of a stored record never changes (bytes and signature are immutable), so it is
+memoised by (content hash, alg, public key, sig); the chain walk reads the trust snapshot, which is rebuilt
+whenever TrustState.version moves, so a revocation shows on the very next read.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
 from action_registry import crypto
 from action_registry.errors import SignatureError
-from governance.choices import KeyStatus
-from governance.models import SigningKey
+from governance.selectors import TrustSnapshot, chain_evaluate, trust_snapshot
 
 
 @lru_cache(maxsize=65536)
@@ -28,18 +29,24 @@ def signature_reason(*, content_hash: str, canonical: bytes, alg: str, public_ke
     return _signature_check(content_hash, alg, public_key, sig, bytes(canonical))
 
 
-def verification_result(*, content_hash: str, canonical: bytes, kid: str, alg: str, sig: str,
-                        key: SigningKey) -> dict:
-    """``{verified, kid, alg, key_status, reason?}`` for one stored signature and its key as it is now."""
-    result = {"verified": True, "kid": kid, "alg": alg, "key_status": key.status}
-    if key.alg != alg:
-        return {**result, "verified": False, "reason": "alg_mismatch"}
+def verification_result(*, content_hash: str, canonical: bytes, kid: str, alg: str, sig: str, name: str,
+                        published_at: datetime, snapshot: TrustSnapshot | None = None) -> dict:
+    """``{verified, kid, alg, key_status, chain, reason?, failed_kid?, message?}`` for one stored record."""
+    snapshot = snapshot or trust_snapshot()
+    result: dict = {"verified": True, "kid": kid, "alg": alg}
+    key = snapshot.get(kid, alg)
+    if key is None:
+        reason = "alg_mismatch" if snapshot.by_kid(kid) else "unknown_kid"
+        return {**result, "verified": False, "key_status": "unknown", "chain": [], "reason": reason,
+                "failed_kid": kid, "message": f"the trust store has no {alg} key {kid}"}
     reason = signature_reason(content_hash=content_hash, canonical=canonical, alg=alg,
                               public_key=key.public_key, sig=sig)
+    chain = chain_evaluate(kid=kid, alg=alg, name=name, at=published_at, snapshot=snapshot)
+    result.update(key_status=chain.key_status, chain=chain.chain)
     if reason:
-        return {**result, "verified": False, "reason": reason}
-    if key.status == KeyStatus.REVOKED:
-        return {**result, "verified": False, "reason": "key_revoked"}
-    if key.status not in (KeyStatus.ACTIVE, KeyStatus.ROTATED):
-        return {**result, "verified": False, "reason": f"key_{key.status}"}
+        return {**result, "verified": False, "reason": reason, "failed_kid": kid,
+                "message": "the signature does not verify against the stored bytes"}
+    if not chain.ok:
+        return {**result, "verified": False, "reason": chain.reason, "failed_kid": chain.failed_kid,
+                "message": chain.message}
     return result

@@ -33,7 +33,9 @@ def test_publish_returns_the_record(api, trusted_signer):
     body = resp.json()
     assert body["action"] == doc
     assert body["content_hash"] == content_hash(canonicalize(doc))
-    assert body["verification"] == {"verified": True, "kid": "test-root-1", "alg": "Ed25519", "key_status": "active"}
+    assert body["verification"] == {"verified": True, "kid": "test-root-1", "alg": "Ed25519", "key_status": "active",
+                                    "chain": [{"kid": "test-root-1", "alg": "Ed25519", "status": "active",
+                                               "role": "root"}]}
     assert body["latest"] is True
     assert Event.objects.get().kind == "action.published"
 

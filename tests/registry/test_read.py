@@ -16,7 +16,8 @@ def published(api, signer, **kw):
 
 def test_fetch_version_record(api, trusted_signer, django_assert_max_num_queries):
     rec = published(api, trusted_signer)
-    with django_assert_max_num_queries(2):
+    # The record, the trust-state stamp, the deprecation annotation.
+    with django_assert_max_num_queries(3):
         resp = api.get("/v1/actions/ssh.exec/versions/1.0.0")
     assert resp.status_code == 200
     body = resp.json()
@@ -40,9 +41,10 @@ def test_verify_follows_revocation_and_rotation(api, trusted_signer, make_signer
 
     signing_key_revoke(key=trusted_signer.model, actor="test", reason="compromised")
     body = api.get(url).json()
-    assert body == {"name": "ssh.exec", "version": "1.0.0", "content_hash": body["content_hash"],
-                    "verified": False, "kid": "test-root-1", "alg": "Ed25519", "key_status": "revoked",
-                    "reason": "key_revoked"}
+    assert {k: body[k] for k in ("verified", "kid", "alg", "key_status", "reason", "failed_kid")} == {
+        "verified": False, "kid": "test-root-1", "alg": "Ed25519", "key_status": "revoked",
+        "reason": "key_revoked", "failed_kid": "test-root-1"}
+    assert body["chain"] == [{"kid": "test-root-1", "alg": "Ed25519", "status": "revoked", "role": "root"}]
     full = api.get("/v1/actions/ssh.exec/versions/1.0.0").json()
     assert full["verification"]["verified"] is False
 
