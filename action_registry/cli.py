@@ -18,13 +18,18 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__, crypto
 from .canonical import parse_json
-from .client import ENV_API_KEY, ENV_URL, PinnedKey, RegistryClient, RetryPolicy
 from .document import parse_envelope, sign_document
 from .errors import RegistryError
+
+if TYPE_CHECKING:  # the client (httpx) is imported on first use: keygen and sign stay quick
+    from .client import PinnedKey, RegistryClient
+
+ENV_URL = "ACTION_REGISTRY_URL"  # as in action_registry.client
+ENV_API_KEY = "ACTION_REGISTRY_API_KEY"
 
 EXIT_OK = 0
 EXIT_VERIFY_FAILED = 1
@@ -103,6 +108,8 @@ class Context:
 
     def client(self) -> RegistryClient:
         if self._client is None:
+            from .client import RegistryClient, RetryPolicy
+
             retries = getattr(self.args, "retries", None)
             self._client = RegistryClient(getattr(self.args, "registry", None), getattr(self.args, "api_key", None),
                                           timeout=getattr(self.args, "timeout", None) or 10.0,
@@ -255,14 +262,18 @@ def _verify(ctx: Context) -> int:
         ctx.print(f"verified {result.name}@{result.version} {result.content_hash} signed by {result.kid} "
                   f"({result.alg}, key {result.key_status})")
     else:
-        ctx.note(f"{PROG}: NOT VERIFIED {result.name}@{result.version}: {result.reason}: {result.message}")
-    if result.server_disagrees:
-        ctx.note(f"{PROG}: warning: the registry claims verified={str(result.server_verified).lower()}")
+        claim = " (the registry claims it verifies)" if result.server_disagrees else ""
+        ctx.note(f"{PROG}: NOT VERIFIED {result.name}@{result.version}: {result.reason}: "
+                 f"{_one_line(result.message)}{claim}")
+    if result.verified and result.server_disagrees:
+        ctx.note(f"{PROG}: note: the registry's own check says it does not verify ({result.key_status})")
     return EXIT_OK if result.verified else EXIT_VERIFY_FAILED
 
 
 def _pinned_key(text: str, alg: str | None) -> PinnedKey:
     """The key from PEM or base64url text; without --alg, the algorithm the key turns out to be."""
+    from .client import PinnedKey
+
     for candidate in ([alg] if alg else crypto.ALGORITHMS):
         try:
             return PinnedKey.from_text(candidate, text)

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,14 +37,16 @@ def test_walkthrough_keygen_sign_publish_fetch_verify_search(live_registry, work
     keys = {}
     for alg, kid in (("Ed25519", "cli-ed-1"), ("ES256", "cli-es-1")):
         done = ok(run(live, "keygen", "--alg", alg, "--out", f"{kid}.pem", cwd=workdir))
-        private = workdir / f"{kid}.pem"
-        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+        assert stat.S_IMODE((workdir / f"{kid}.pem").stat().st_mode) == 0o600
         assert (workdir / f"{kid}.pem.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
-        keys[kid] = done.stdout.strip()
         assert "trust_key add" in done.stderr
-        # The operator's step: trust the publisher's public key.
-        live.manage("trust_key", "add", "--kid", kid, "--alg", alg, "--public-key", str(private) + ".pub")
+        keys[kid] = done.stdout.strip()
     assert len(keys["cli-ed-1"]) == 43 and len(keys["cli-es-1"]) == 87  # base64url of 32 / 65 raw bytes
+    # The operators' step: trust the publishers' public keys (both at once, to keep the test short).
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda item: live.manage("trust_key", "add", "--kid", item[0], "--alg", item[1],
+                                               "--public-key", str(workdir / f"{item[0]}.pem.pub")),
+                      [("cli-ed-1", "Ed25519"), ("cli-es-1", "ES256")]))
 
     for kid, name in (("cli-ed-1", "cliwalk.deploy"), ("cli-es-1", "cliwalk.rollback")):
         doc = make_doc(name, "1.0.0", f"Walkthrough action {name}: deploy a build to staging.")
@@ -53,28 +56,23 @@ def test_walkthrough_keygen_sign_publish_fetch_verify_search(live_registry, work
         assert content_hash(canonicalize(doc)) in signed.stderr
         envelope = json.loads((workdir / "env.json").read_text())
         assert envelope["action"] == doc and envelope["signature"]["kid"] == kid
-
         published = ok(run(live, "publish", "env.json", cwd=workdir))
         assert published.stdout.startswith(f"published: {name}@1.0.0 sha256:")
-        again = ok(run(live, "publish", "env.json", cwd=workdir))
-        assert again.stdout.startswith("already published")
-
-        fetched = ok(run(live, "fetch", name, cwd=workdir))
-        assert json.loads(fetched.stdout) == doc
-        record = json.loads(ok(run(live, "fetch", name, "1.0.0", "--json")).stdout)
-        assert record["content_hash"] == content_hash(canonicalize(doc))
-
         verified = ok(run(live, "verify", name, "1.0.0"))
         assert verified.stdout.startswith(f"verified {name}@1.0.0 sha256:") and "key active" in verified.stdout
-        pinned = ok(run(live, "verify", name, "1.0.0", "--public-key", str(workdir / f"{kid}.pem.pub"),
-                        "--json"))
-        assert json.loads(pinned.stdout)["key_source"] == "pinned"
+
+    again = ok(run(live, "publish", "env.json", cwd=workdir))
+    assert again.stdout.startswith("already published")
+    fetched = ok(run(live, "fetch", "cliwalk.deploy"))
+    assert json.loads(fetched.stdout)["name"] == "cliwalk.deploy" and "(latest)" in fetched.stderr
+    record = json.loads(ok(run(live, "fetch", "cliwalk.rollback", "1.0.0", "--json")).stdout)
+    assert record["content_hash"] == content_hash(canonicalize(record["action"]))
+    pinned = ok(run(live, "verify", "cliwalk.deploy", "1.0.0", "--public-key", str(workdir / "cli-ed-1.pem.pub"),
+                    "--json"))
+    assert json.loads(pinned.stdout)["key_source"] == "pinned"
 
     found = ok(run(live, "search", "walkthrough", "--json"))
-    names = [i["name"] for i in json.loads(found.stdout)["items"]]
-    assert {"cliwalk.deploy", "cliwalk.rollback"} <= set(names)
-    assert "cliwalk.deploy" in ok(run(live, "search", "cliwalk")).stdout
-
+    assert {"cliwalk.deploy", "cliwalk.rollback"} <= {i["name"] for i in json.loads(found.stdout)["items"]}
     listed = ok(run(live, "keys", "list")).stdout
     assert "cli-ed-1\tEd25519\tactive" in listed and "cli-es-1\tES256\tactive" in listed
     shown = json.loads(ok(run(live, "key", "show", "cli-es-1", "--json")).stdout)
@@ -104,11 +102,9 @@ def _tamper(mode: str):
 def test_a_tampered_record_fails_verification(live_registry, mode, reason):
     with Proxy(live_registry.url, rewrite=_tamper(mode)) as mirror:
         done = run(live_registry, "verify", "files.move", "1.0.0", "--registry", mirror.url)
-        as_json = run(live_registry, "--json", "verify", "files.move", "1.0.0", "--registry", mirror.url)
     assert done.returncode == 1 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and reason in done.stderr
-    assert as_json.returncode == 1
-    assert json.loads(as_json.stdout)["reason"] == reason
+    assert "the registry claims it verifies" in done.stderr
 
 
 def test_errors_exit_2_with_one_line(live_registry, workdir):
@@ -117,8 +113,10 @@ def test_errors_exit_2_with_one_line(live_registry, workdir):
     assert missing.returncode == 2 and "version_not_found" in missing.stderr and "1.1.0" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
 
-    unreachable = run(live, "--retries", "0", "search", "x", env={"ACTION_REGISTRY_URL": f"http://127.0.0.1:{free_port()}"})
+    unreachable = run(live, "--retries", "0", "--json", "search", "x",
+                      env={"ACTION_REGISTRY_URL": f"http://127.0.0.1:{free_port()}"})
     assert unreachable.returncode == 2 and "network_error" in unreachable.stderr
+    assert json.loads(unreachable.stdout)["error"]["code"] == "network_error"
 
     (workdir / "env.json").write_text(json.dumps({"action": make_doc("cliwalk.nokey"),
                                                   "signature": {"kid": "x", "alg": "Ed25519", "sig": "AA"}}))
