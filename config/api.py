@@ -104,3 +104,4 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 api.add_router("", "registry.api.router")
 api.add_router("", "governance.api.router")
 api.add_router("", "core.log_api.router")
+api.add_router("", "federation.api.router")

@@ -14,6 +14,8 @@ from core.schemas import errors
 from core.transparency import log_receipt_for
 from governance.auth import ApiKeyAuth
 from registry import records, selectors, services
+from registry.lifecycle_api import deprecation_headers
+from registry.lifecycle_selectors import deprecation_view, deprecations_for, version_deprecation_view
 from registry.schemas import (
     ActionDetailOut,
     ActionPageOut,
@@ -93,23 +95,28 @@ def get_by_hash(request: HttpRequest, content_hash: str):
     if not found:
         raise NotFound(f"no record has content hash {content_hash}", code="hash_not_found",
                        suggestion="Search by name with GET /v1/actions?q=...")
-    return _json(records.version_record_bytes(found[0]))
+    return deprecation_headers(_json(records.version_record_bytes(found[0])), found[0])
 
 
 @router.get(
     "/actions/{name}", response={200: ActionDetailOut, **errors(404)}, operation_id="getAction",
     summary="An action and all its versions",
-    description="The action with every version in SemVer order; `latest` marks the latest release.",
+    description="The action with every version in SemVer order; `latest` marks the latest release. "
+                "Deprecated versions say so; `X-Action-Deprecated`/`X-Action-Successor` describe the latest "
+                "release.",
 )
-def get_action(request: HttpRequest, name: str):
+def get_action(request: HttpRequest, name: str, response: HttpResponse):
     action = selectors.action_get(name=name)
     versions = selectors.action_versions(action=action)
+    deps = deprecations_for(versions=versions)
+    if action.latest_version_id:
+        deprecation_headers(response, next(v for v in versions if v.id == action.latest_version_id))
     return {
         "name": action.name, "namespace": action.namespace, "description": action.description,
         "latest_version": action.latest_version.version if action.latest_version else None,
         "versions": [{"version": v.version, "content_hash": v.blob_id, "kid": v.kid, "alg": v.alg,
                       "published_at": v.published_at, "latest": v.id == action.latest_version_id,
-                      "key_status": v.signing_key.status} for v in versions],
+                      "key_status": v.signing_key.status, **deprecation_view(deps.get(v.id))} for v in versions],
     }
 
 
@@ -120,7 +127,8 @@ def get_action(request: HttpRequest, name: str):
                 "result against the trust store as it is now.",
 )
 def get_version(request: HttpRequest, name: str, version: str):
-    return _json(records.version_record_bytes(selectors.version_get(name=name, version=version)))
+    row = selectors.version_get(name=name, version=version)
+    return deprecation_headers(_json(records.version_record_bytes(row)), row)
 
 
 @router.get(
@@ -130,7 +138,8 @@ def get_version(request: HttpRequest, name: str, version: str):
                 "publishing gives `verified: false, key_status: revoked`; a rotated key stays verified with "
                 "`key_status: rotated`. For agents that already hold the schema.",
 )
-def verify_version(request: HttpRequest, name: str, version: str):
+def verify_version(request: HttpRequest, name: str, version: str, response: HttpResponse):
     row = selectors.version_get(name=name, version=version)
+    deprecation_headers(response, row)
     return {"name": row.action.name, "version": row.version, "content_hash": row.blob_id,
-            **records.version_verification(row)}
+            **records.version_verification(row), **version_deprecation_view(row)}

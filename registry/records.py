@@ -23,7 +23,19 @@ def version_meta(version: ActionVersion, *, latest_id: int | None = None) -> dic
         "published_at": version.published_at.isoformat().replace("+00:00", "Z"),
         "latest": version.id == (latest_id if latest_id is not None else version.action.latest_version_id),
         "verification": version_verification(version),
+        "origin": version_origin(version),
     }
+
+
+def version_origin(version: ActionVersion) -> dict | None:
+    """``{registry, fetched_at}`` for a version mirrored from another registry, else None.
+
+    Read through the reverse accessor of federation.MirroredVersion, so the registry imports nothing of
+    federation (which sits above it)."""
+    origin = getattr(version, "mirror_origin", None)
+    if origin is None:
+        return None
+    return {"registry": origin.registry, "fetched_at": origin.fetched_at.isoformat().replace("+00:00", "Z")}
 
 
 def version_record_bytes(version: ActionVersion, *, extra: dict | None = None) -> bytes:

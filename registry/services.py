@@ -79,6 +79,13 @@ def _existing(existing: ActionVersion, envelope: Envelope) -> PublishResult:
                    details={"content_hash": existing.blob_id})
 
 
+def action_version_store_verified(*, envelope: Envelope, key: SigningKey) -> PublishResult:
+    """Store a record whose signature and chain were verified elsewhere (federation: against an upstream's
+    roots) through the one publish transaction; no API key, and no compatibility check, because an
+    upstream's history is what it is. Raises Conflict when the version exists here with other bytes."""
+    return _store(envelope=envelope, key=key, api_key=None)
+
+
 @transaction.atomic
 def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
     doc = envelope.document
