@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from registry.lifecycle_selectors import version_deprecation_view
 from registry.models import ActionVersion
 from registry.verification import verification_result
 
@@ -23,6 +24,7 @@ def version_meta(version: ActionVersion, *, latest_id: int | None = None) -> dic
         "published_at": version.published_at.isoformat().replace("+00:00", "Z"),
         "latest": version.id == (latest_id if latest_id is not None else version.action.latest_version_id),
         "verification": version_verification(version),
+        **version_deprecation_view(version),  # deprecated, deprecation: an annotation beside the record
         "origin": version_origin(version),
     }
 

@@ -123,7 +123,7 @@ def action_versions(*, action: Action) -> list[ActionVersion]:
 
 def version_get(*, name: str, version: str) -> ActionVersion:
     check_version(version)
-    row = (ActionVersion.objects.select_related("action", "signing_key", "blob")
+    row = (ActionVersion.objects.select_related("action", "signing_key", "blob", "deprecation__successor")
            .filter(action__name=name, version=version).first())
     if row is None:
         action = action_get(name=name)
@@ -134,7 +134,7 @@ def version_get(*, name: str, version: str) -> ActionVersion:
 
 
 def version_get_by_hash(*, content_hash: str) -> list[ActionVersion]:
-    return list(ActionVersion.objects.select_related("action", "signing_key", "blob")
+    return list(ActionVersion.objects.select_related("action", "signing_key", "blob", "deprecation__successor")
                 .filter(blob_id=content_hash).order_by("published_at", "id"))
 
 

@@ -16,6 +16,7 @@ from governance import selectors as governance_selectors
 from governance.auth import api_key_require_namespace
 from governance.choices import KeyStatus
 from governance.models import ApiKey, SigningKey
+from registry.lifecycle_services import compatibility_check, compatibility_declarations_record
 from registry.models import Action, ActionVersion, Blob
 
 
@@ -59,6 +60,7 @@ def action_version_publish(*, envelope: Envelope, api_key: ApiKey | None) -> Pub
         api_key_require_namespace(api_key, envelope.name)
     key = _signing_key_for(envelope)
     signature_check(envelope=envelope, key=key)
+    compatibility_check(envelope=envelope)
     try:
         return _store(envelope=envelope, key=key, api_key=api_key)
     except IntegrityError:
@@ -116,6 +118,7 @@ def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> Pu
     log_append(kind="action.published", namespace=action.namespace, subject=f"{action.name}@{version.version}",
                payload={"name": action.name, "version": version.version, "content_hash": envelope.content_hash,
                         "kid": key.kid, "alg": key.alg, "signature": envelope.signature.sig})
+    compatibility_declarations_record(envelope=envelope, version=version)
     return PublishResult(version=version, created=True)
 
 
