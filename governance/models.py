@@ -221,3 +221,11 @@ class ChannelPromotion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action_name}@{self.version} in {self.channel.name}"
+
+
+class DelegationRequest(SigningKey):
+    """The security reviewers' queue: delegation certificates waiting for approval."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "delegation request"

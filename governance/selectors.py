@@ -138,3 +138,20 @@ def revocation_list() -> QuerySet[Revocation]:
 
 def pending_delegations() -> QuerySet[SigningKey]:
     return SigningKey.objects.filter(status=KeyStatus.PENDING).select_related("parent").order_by("created_at")
+
+
+def revocation_list_signed() -> dict:
+    """The revocation list, signed by the registry's own (transparency-log) key."""
+    from action_registry import crypto
+    from action_registry.canonical import canonicalize
+    from action_registry.chain import format_time, now
+    from core.transparency import log_key_info, log_signer
+
+    items = [{"kid": r.key.kid, "alg": r.key.alg, "reason": r.reason,
+              "compromised_since": format_time(r.compromised_since) if r.compromised_since else None,
+              "revoked_at": format_time(r.revoked_at)} for r in revocation_list()]
+    info = log_key_info()
+    body = {"issuer": info["name"], "issued_at": format_time(now()), "trust_state": trust_state_version(),
+            "revocations": items}
+    sig = crypto.sign(log_signer().key, canonicalize(body))
+    return {"body": body, "signature": {"kid": info["name"], "alg": crypto.ED25519, "sig": sig}}
