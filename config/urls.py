@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from config.api import api
+from core.observability import health_live, health_ready, metrics_view
 
 admin.site.site_header = "Action Registry governance"
 admin.site.site_title = "Action Registry"
@@ -11,4 +12,7 @@ admin.site.site_title = "Action Registry"
 urlpatterns = [
     path("v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("health/live", health_live, name="health-live"),
+    path("health/ready", health_ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
 ]
