@@ -1,3 +1,9 @@
 """WebSocket routes (Channels consumers)."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from registry.consumers import EventStreamConsumer
+
+websocket_urlpatterns: list = [
+    path("v1/events", EventStreamConsumer.as_asgi()),
+]

@@ -6,3 +6,9 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from core.outbox import event_fanout
+        from core.services import on_event_committed
+
+        on_event_committed(event_fanout)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from core.middleware import current_request_id
 from core.models import AuditEntry, Event
 
 _listeners: list = []
+# Deliberately the transparency log's lock key (core.transparency.LOG_LOCK_KEY, "ar:tlog"): with one lock
+# the two can never deadlock, and a publish holds it anyway for its log leaf.
+OUTBOX_LOCK_KEY = int.from_bytes(b"ar:tlog", "big")
 
 
 def on_event_committed(callback) -> None:
@@ -19,8 +22,14 @@ def on_event_committed(callback) -> None:
 
 def event_emit(*, kind: str, namespace: str = "", subject: str = "", payload: dict[str, Any] | None = None) -> Event:
     """Append an event to the outbox in the caller's transaction; fan-out happens after commit."""
-    event = Event.objects.create(kind=kind, namespace=namespace, subject=subject, payload=payload or {},
-                                 request_id=current_request_id() or "")
+    with transaction.atomic(savepoint=False):
+        # Held until commit, so event ids become visible in id order: a subscriber that has seen event N
+        # has seen (or can read) every event below N, and `since=<id>` never skips a late committer.
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK_KEY])
+        event = Event.objects.create(kind=kind, namespace=namespace, subject=subject, payload=payload or {},
+                                     request_id=current_request_id() or "")
     for callback in _listeners:
         transaction.on_commit(lambda cb=callback, eid=event.id: cb(eid))
     return event

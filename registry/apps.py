@@ -6,3 +6,7 @@ class RegistryConfig(AppConfig):
 
     name = "registry"
     verbose_name = "Registry"
+
+    def ready(self) -> None:
+        # Agents' admin sits in its own module beside admin.py (which the lifecycle work owns).
+        from registry import agent_admin  # noqa: F401

@@ -1,0 +1,144 @@
+"""The event outbox's way out: fan-out through the channel layer after commit, the drain, and reads by id.
+
+Delivery guarantees rest on one invariant kept by ``core.services.event_emit``: event ids become visible in
+id order (the insert takes a transaction-scoped lock held until commit), so "every event with id <= N" is
+complete as soon as event N is visible. Subscribers keep a cursor and can always catch up from the table;
+the channel layer only makes them hear sooner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
+
+from core.models import Event
+
+logger = logging.getLogger("action_registry.events")
+
+GROUP = "ar.events"  # every stream consumer joins it; each filters for itself (see registry/consumers.py)
+SEND_TIMEOUT_SECONDS = 2.0
+PAGE_MAX = 1000
+
+
+def event_wire(event: Event) -> dict:
+    """The JSON form of an event, the same on the WebSocket and at GET /v1/events."""
+    return {"id": event.id, "kind": event.kind, "namespace": event.namespace, "subject": event.subject,
+            "payload": event.payload, "created_at": event.created_at.isoformat().replace("+00:00", "Z")}
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Namespaces (top-level segments; empty = all) and kinds (exact, or ``prefix.*``; empty = all).
+    Registry-wide events (namespace '') such as key revocations reach every namespace subscriber."""
+
+    namespaces: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+
+    def matches(self, event: dict) -> bool:
+        if self.namespaces and event["namespace"] and event["namespace"] not in self.namespaces:
+            return False
+        if self.kinds:
+            kind = event["kind"]
+            return any(kind == k or (k.endswith(".*") and kind.startswith(k[:-1])) for k in self.kinds)
+        return True
+
+    def q(self) -> Q:
+        cond = Q()
+        if self.namespaces:
+            cond &= Q(namespace__in=self.namespaces) | Q(namespace="")
+        if self.kinds:
+            kinds = Q()
+            for k in self.kinds:
+                kinds |= Q(kind__startswith=k[:-1]) if k.endswith(".*") else Q(kind=k)
+            cond &= kinds
+        return cond
+
+
+def event_latest_id() -> int:
+    return Event.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+def events_after(*, since: int, until: int | None = None, where: EventFilter = EventFilter(),
+                 limit: int = PAGE_MAX) -> QuerySet[Event]:
+    """Events with ``since < id <= until`` matching ``where``, oldest first."""
+    qs = Event.objects.filter(where.q(), id__gt=since)
+    if until is not None:
+        qs = qs.filter(id__lte=until)
+    return qs.order_by("id")[:limit]
+
+
+def events_page(*, since: int, where: EventFilter, limit: int) -> tuple[list[dict], int, bool]:
+    """One page for pollers: ``(events, next_since, has_more)``. ``next_since`` also skips events the
+    filter hides, so a poller that saw nothing still moves forward."""
+    upto = event_latest_id()
+    rows = list(events_after(since=since, until=upto, where=where, limit=limit + 1))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_since = rows[-1].id if has_more else max(since, upto)
+    return [event_wire(r) for r in rows], next_since, has_more
+
+
+# --- fan-out --------------------------------------------------------------------------------------
+
+async def _group_send_all(messages: Sequence[dict]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for message in messages:
+        # A Redis that hangs rather than refuses must not hold a request (or the drain) for long.
+        await asyncio.wait_for(layer.group_send(GROUP, message), timeout=SEND_TIMEOUT_SECONDS)
+
+
+def _messages(events: Iterable[Event]) -> list[dict]:
+    return [{"type": "event.message", "event": event_wire(e)} for e in events]
+
+
+def event_fanout(event_id: int) -> None:
+    """``on_event_committed`` listener: send the committed event to the stream group, mark it dispatched.
+
+    Never raises: the change is already committed, and a channel layer that is down (Redis stopped) only
+    delays delivery; the row stays undispatched for ``events_drain`` and subscribers' catch-up."""
+    try:
+        event = Event.objects.filter(pk=event_id).first()
+        if event is None:
+            return
+        async_to_sync(_group_send_all)(_messages([event]))
+        Event.objects.filter(pk=event_id, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+    except Exception as exc:  # noqa: BLE001 (any layer failure: the drain retries from the table)
+        logger.warning("event fan-out failed for event %s, left for the outbox drain: %s", event_id, exc)
+
+
+def events_drain(*, settle_seconds: float = 1.0, batch: int = 500) -> int:
+    """Send outbox rows nobody dispatched (the channel layer was down, or a process died right after commit).
+
+    Rows younger than ``settle_seconds`` are left to their own after-commit fan-out; sending one twice
+    is harmless (subscribers drop ids at or below their cursor). Raises when the layer is still down."""
+    sent = 0
+    while True:
+        with transaction.atomic():
+            cutoff = timezone.now() - timedelta(seconds=settle_seconds)
+            rows = list(Event.objects.select_for_update(skip_locked=True)
+                        .filter(dispatched_at__isnull=True, created_at__lte=cutoff).order_by("id")[:batch])
+            if not rows:
+                return sent
+            async_to_sync(_group_send_all)(_messages(rows))
+            Event.objects.filter(pk__in=[r.pk for r in rows]).update(dispatched_at=timezone.now())
+        sent += len(rows)
+        if len(rows) < batch:
+            return sent
+
+
+def stream_settings() -> dict:
+    return getattr(settings, "ACTION_REGISTRY_EVENTS", {})
