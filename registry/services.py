@@ -16,6 +16,7 @@ from governance import selectors as governance_selectors
 from governance.auth import api_key_require_namespace
 from governance.choices import KeyStatus
 from governance.models import ApiKey, SigningKey
+from governance.policies import policy_enforce_publish
 from registry.lifecycle_services import compatibility_check, compatibility_declarations_record
 from registry.models import Action, ActionVersion, Blob
 
@@ -60,6 +61,7 @@ def action_version_publish(*, envelope: Envelope, api_key: ApiKey | None) -> Pub
         api_key_require_namespace(api_key, envelope.name)
     key = _signing_key_for(envelope)
     signature_check(envelope=envelope, key=key)
+    policy_enforce_publish(name=envelope.name, version=envelope.version, key=key)
     compatibility_check(envelope=envelope)
     try:
         return _store(envelope=envelope, key=key, api_key=api_key)
