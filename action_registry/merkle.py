@@ -110,7 +110,10 @@ def consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:
     return out[::-1]
 
 
-def _materialise(ranges: list[tuple[int, int]], fetch: NodeFetcher) -> list[bytes]:
+def range_hashes(ranges: Sequence[tuple[int, int]], fetch: NodeFetcher) -> list[bytes]:
+    """MTH of each left-aligned leaf range (a proof element, or (0, size) for a root), from one batch fetch."""
+    if any(a >= b for a, b in ranges):
+        raise ValueError("empty leaf range")
     per_range = [range_nodes(a, b) for a, b in ranges]
     wanted = {node for nodes in per_range for node in nodes}
     found = fetch(wanted) if wanted else {}
@@ -124,12 +127,12 @@ def _materialise(ranges: list[tuple[int, int]], fetch: NodeFetcher) -> list[byte
 
 def inclusion_proof(index: int, size: int, fetch: NodeFetcher) -> list[bytes]:
     """The audit path for leaf ``index`` in the tree of ``size`` leaves."""
-    return _materialise(inclusion_ranges(index, size), fetch)
+    return range_hashes(inclusion_ranges(index, size), fetch)
 
 
 def consistency_proof(first: int, second: int, fetch: NodeFetcher) -> list[bytes]:
     """The proof that the tree of ``first`` leaves is a prefix of the tree of ``second`` leaves."""
-    return _materialise(consistency_ranges(first, second), fetch)
+    return range_hashes(consistency_ranges(first, second), fetch)
 
 
 def root_nodes(size: int) -> list[Node]:
@@ -140,7 +143,7 @@ def root_from_nodes(size: int, fetch: NodeFetcher) -> bytes:
     """MTH of the first ``size`` leaves from at most log2(size)+1 stored complete subtrees."""
     if size == 0:
         return EMPTY_ROOT
-    return _materialise([(0, size)], fetch)[0]
+    return range_hashes([(0, size)], fetch)[0]
 
 
 class MemoryTree:

@@ -118,10 +118,10 @@ def get_inclusion_proof(request: HttpRequest, params: Query[InclusionParams]):
     else:
         raise DomainError("name the entry with leaf_hash, or with kind and subject", code="leaf_required",
                           status=422, suggestion="Add ?leaf_hash=<64 hex> or ?subject=ssh.exec@1.0.0.")
-    root = transparency.log_root(tree_size)
     proof = transparency.log_inclusion_proof(index=leaf.index, tree_size=tree_size)
     return {"leaf_index": leaf.index, "leaf_hash": bytes(leaf.leaf_hash).hex(), "tree_size": tree_size,
-            "root_hash": root.hex(), "hashes": [p.hex() for p in proof], "entry": transparency.leaf_json(leaf)}
+            "root_hash": proof.root_hash.hex(), "hashes": [p.hex() for p in proof.hashes],
+            "entry": transparency.leaf_json(leaf)}
 
 
 class ConsistencyParams(Schema):
@@ -140,5 +140,5 @@ class ConsistencyParams(Schema):
 def get_consistency_proof(request: HttpRequest, params: Query[ConsistencyParams]):
     second = params.second if params.second is not None else transparency.log_size()
     proof = transparency.log_consistency_proof(first=params.first, second=second)
-    return {"first": params.first, "second": second, "first_root": transparency.log_root(params.first).hex(),
-            "second_root": transparency.log_root(second).hex(), "hashes": [p.hex() for p in proof]}
+    return {"first": proof.first, "second": proof.second, "first_root": proof.first_root.hex(),
+            "second_root": proof.second_root.hex(), "hashes": [p.hex() for p in proof.hashes]}

@@ -82,11 +82,23 @@ def log_key_info() -> dict[str, str]:
 
 # --- appending ------------------------------------------------------------------------------------
 
+# One statement shape for any batch: the ORM's composite `pk__in` becomes an OR list that PostgreSQL plans
+# afresh for every length, which cost more than the index reads themselves (see bench/log_proofs.py).
+_NODES_SQL = ('SELECT n."level", n."index", n."hash" FROM unnest(%s::smallint[], %s::bigint[]) AS w("level", "index") '
+              'JOIN core_lognode n ON n."level" = w."level" AND n."index" = w."index"')
+
+
 def _fetch_nodes(nodes: Collection[merkle.Node]) -> dict[merkle.Node, bytes]:
     """One primary-key query for a batch of complete-subtree hashes."""
     if not nodes:
         return {}
-    rows = LogNode.objects.filter(pk__in=list(nodes)).values_list("level", "index", "hash")
+    nodes = list(nodes)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_NODES_SQL, [[level for level, _ in nodes], [index for _, index in nodes]])
+            rows = cursor.fetchall()
+    else:
+        rows = LogNode.objects.filter(pk__in=nodes).order_by().values_list("level", "index", "hash")
     return {(level, index): bytes(h) for level, index, h in rows}
 
 
@@ -216,16 +228,50 @@ def log_leaf_for(*, kind: str, subject: str) -> LogLeaf | None:
     return LogLeaf.objects.filter(kind=kind, subject=subject).order_by("index").first()
 
 
-def log_inclusion_proof(*, index: int, tree_size: int) -> list[bytes]:
-    return merkle.inclusion_proof(index, tree_size, _fetch_nodes)
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    root_hash: bytes
+    hashes: list[bytes]
 
 
-def log_consistency_proof(*, first: int, second: int) -> list[bytes]:
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    first_root: bytes
+    second_root: bytes
+    hashes: list[bytes]
+
+
+def _prove(ranges: list[tuple[int, int]], sizes: tuple[int, ...]) -> tuple[list[bytes], list[bytes]]:
+    """Proof elements for ``ranges`` and the roots of trees of ``sizes``, all from one node query."""
+    roots = [(0, size) for size in sizes if size > 0]
+    try:
+        hashes = merkle.range_hashes(ranges + roots, _fetch_nodes)
+    except merkle.ProofError as exc:
+        if exc.code == "log_storage_incomplete":  # usually: a tree the log has not grown to yet
+            _require_size(max(sizes), log_size())
+        raise
+    computed = iter(hashes[len(ranges):])
+    return hashes[:len(ranges)], [next(computed) if size > 0 else merkle.EMPTY_ROOT for size in sizes]
+
+
+def log_inclusion_proof(*, index: int, tree_size: int) -> InclusionProof:
+    """The audit path of leaf ``index`` and the root it leads to: one primary-key batch, O(log n) rows."""
+    hashes, (root,) = _prove(merkle.inclusion_ranges(index, tree_size), (tree_size,))
+    return InclusionProof(index=index, tree_size=tree_size, root_hash=root, hashes=hashes)
+
+
+def log_consistency_proof(*, first: int, second: int) -> ConsistencyProof:
+    """The proof that tree ``first`` is a prefix of tree ``second``, with both roots: one batch, O(log n) rows."""
     if first > second:
         raise Unprocessable(f"first ({first}) is larger than second ({second})", code="invalid_range",
                             suggestion="A log only grows: ask for first <= second.")
-    _require_size(second, log_size())
-    return merkle.consistency_proof(first, second, _fetch_nodes)
+    hashes, (first_root, second_root) = _prove(merkle.consistency_ranges(first, second), (first, second))
+    return ConsistencyProof(first=first, second=second, first_root=first_root, second_root=second_root,
+                            hashes=hashes)
 
 
 def leaf_json(leaf: LogLeaf) -> dict[str, Any]:
@@ -244,7 +290,8 @@ def log_receipt(leaf: LogLeaf) -> dict[str, Any]:
     proof = log_inclusion_proof(index=leaf.index, tree_size=size)
     return {"leaf_index": leaf.index, "leaf_hash": bytes(leaf.leaf_hash).hex(),
             "integrated_at": _iso(leaf.integrated_at), "entry": bytes(leaf.data).decode("utf-8"),
-            "checkpoint": signed.note, "inclusion_proof": {"tree_size": size, "hashes": [p.hex() for p in proof]}}
+            "checkpoint": signed.note,
+            "inclusion_proof": {"tree_size": size, "hashes": [p.hex() for p in proof.hashes]}}
 
 
 def log_receipt_for(*, kind: str, subject: str) -> dict[str, Any] | None:
