@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field as F
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from core.schemas import errors
 from governance import selectors, services
@@ -39,6 +39,20 @@ def list_keys(request: HttpRequest, filters: Query[KeyFilter]):
     return {"items": keys, "total": len(keys)}
 
 
+# Declared before /keys/{kid}: Django resolves paths in order, and "rotate" would match {kid}.
+@router.post("/keys/rotate", auth=ApiKeyAuth(), response={201: KeyOut, **errors(401, 403, 404, 409, 422)},
+             operation_id="rotateKey", summary="Rotate a key",
+             description="Replaces `old_kid` with the key in `certificate`, signed by the old key's parent (or by "
+                         "the old key itself where the registry allows). The old key becomes `rotated` at once: "
+                         "versions it signed stay verified with `key_status: rotated`, and it may sign new "
+                         "versions only during the grace period. A rotation cannot be replayed.")
+def rotate_key(request: HttpRequest, payload: RotateIn):
+    body = request.parsed_body
+    _require_scopes_covered(request.auth, list(body["certificate"].get("certificate", {}).get("scopes", [])))
+    return Status(201, services.key_rotate(envelope=body["certificate"], old_kid=payload.old_kid,
+                                           old_alg=payload.old_alg, actor=f"api_key:{request.auth.name}"))
+
+
 class AlgFilter(Schema):
     alg: str | None = F(None, description="Algorithm, when a kid names keys of several.", examples=["Ed25519"],
                         pattern="^(Ed25519|ES256)$")
@@ -65,20 +79,7 @@ def submit_delegation(request: HttpRequest, payload: CertificateEnvelopeIn):
     body = request.parsed_body
     _require_scopes_covered(request.auth, list(body.get("certificate", {}).get("scopes", [])))
     key = services.delegation_submit(envelope=body, actor=f"api_key:{request.auth.name}", api_key=request.auth)
-    return 202, key
-
-
-@router.post("/keys/rotate", auth=ApiKeyAuth(), response={201: KeyOut, **errors(401, 403, 404, 409, 422)},
-             operation_id="rotateKey", summary="Rotate a key",
-             description="Replaces `old_kid` with the key in `certificate`, signed by the old key's parent (or by "
-                         "the old key itself where the registry allows). The old key becomes `rotated` at once: "
-                         "versions it signed stay verified with `key_status: rotated`, and it may sign new "
-                         "versions only during the grace period. A rotation cannot be replayed.")
-def rotate_key(request: HttpRequest, payload: RotateIn):
-    body = request.parsed_body
-    _require_scopes_covered(request.auth, list(body["certificate"].get("certificate", {}).get("scopes", [])))
-    return 201, services.key_rotate(envelope=body["certificate"], old_kid=payload.old_kid, old_alg=payload.old_alg,
-                                    actor=f"api_key:{request.auth.name}")
+    return Status(202, key)
 
 
 @router.post("/keys/{kid}/revoke", auth=ApiKeyAuth(), response={200: KeyOut, **errors(401, 403, 404, 422)},
@@ -118,7 +119,7 @@ def claim_namespace(request: HttpRequest, payload: NamespaceClaimIn):
     api_key_require_namespace(request.auth, payload.prefix + ".x")
     claim = services.namespace_claim(prefix=payload.prefix, owner_kids=payload.owners, api_key=request.auth,
                                      actor=f"api_key:{request.auth.name}", description=payload.description)
-    return 202, claim
+    return Status(202, claim)
 
 
 @router.get("/namespaces", response=list[NamespaceOut], operation_id="listNamespaces", summary="Claimed namespaces",

@@ -250,7 +250,7 @@ def delegation_review(*, key: SigningKey, reviewer, approve: bool, reason: str) 
     if not reviewer.has_perm("governance.review_signingkey"):
         raise Forbidden(f"{reviewer.get_username()} is not a security reviewer", code="not_a_reviewer",
                         suggestion="Only members of the 'security reviewers' group may review delegations.")
-    key = SigningKey.objects.select_for_update().select_related("submitted_by_api_key").get(pk=key.pk)
+    key = SigningKey.objects.select_for_update(of=("self",)).select_related("submitted_by_api_key").get(pk=key.pk)
     if key.status != KeyStatus.PENDING:
         raise Conflict(f"key {key.kid} is {key.status}, not pending", code="not_pending")
     _two_person_rule(key, reviewer)
@@ -283,7 +283,7 @@ def key_rotate(*, envelope: dict, old_kid: str, actor: str, old_alg: str | None 
     qs = SigningKey.objects.select_for_update().filter(kid=old_kid)
     if old_alg:
         qs = qs.filter(alg=old_alg)
-    old = qs.select_related("parent").first()
+    old = qs.select_related("parent").select_for_update(of=("self",)).first()
     if old is None:
         raise NotFound(f"no key {old_kid}", code="key_not_found")
     if old.status != KeyStatus.ACTIVE:
@@ -402,7 +402,7 @@ def namespace_review(*, claim: Namespace, reviewer, approve: bool, reason: str) 
     reason = _require_reason(reason)
     if not reviewer.has_perm("governance.review_namespace"):
         raise Forbidden(f"{reviewer.get_username()} may not review namespace claims", code="not_a_reviewer")
-    claim = Namespace.objects.select_for_update().select_related("claimed_by_api_key").get(pk=claim.pk)
+    claim = Namespace.objects.select_for_update(of=("self",)).select_related("claimed_by_api_key").get(pk=claim.pk)
     if claim.status != ClaimStatus.PENDING:
         raise Conflict(f"the claim on {claim.prefix} is {claim.status}", code="not_pending")
     _two_person_rule(claim, reviewer)
