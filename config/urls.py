@@ -1,7 +1,7 @@
 """URL map: the REST API under /v1/, the admin, health probes."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from config.api import api
 from core.observability import health_live, health_ready, metrics_view
@@ -15,4 +15,7 @@ urlpatterns = [
     path("health/live", health_live, name="health-live"),
     path("health/ready", health_ready, name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
+    # The web pages (catalog, action and version pages, trust tree): last, so they never shadow the above.
+    path("", include("registry.urls")),
+    path("", include("governance.urls")),
 ]
