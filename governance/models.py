@@ -229,3 +229,19 @@ class DelegationRequest(SigningKey):
     class Meta:
         proxy = True
         verbose_name = "delegation request"
+
+
+class RingMembership(models.Model):
+    """Which deployment ring (``stable``, ``canary``) an agent belongs to; version-pinning policies match it.
+    Set by governance reviewers; an agent's own claim of a ring never overrides its membership."""
+
+    agent = models.CharField(max_length=200, unique=True, help_text="Agent name (as registered, or as it reports).")
+    ring = models.SlugField(max_length=64)
+    assigned_by = models.CharField(max_length=200, blank=True)
+    assigned_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["agent"]
+
+    def __str__(self) -> str:
+        return f"{self.agent} in {self.ring}"
