@@ -10,8 +10,6 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from governance.choices import KeyStatus
-from governance.models import SigningKey
-from governance.trust_selectors import signing_key_chain
 from registry import records, selectors
 from registry.lifecycle_selectors import deprecation_of, deprecations_for, version_document
 from registry.models import Action, ActionVersion, Deprecation
@@ -43,7 +41,6 @@ class ActionPage:
     shown: ActionVersion | None
     document: dict = field(default_factory=dict)
     verification: dict = field(default_factory=dict)
-    chain: list[SigningKey] = field(default_factory=list)
     deprecation: Deprecation | None = None
 
 
@@ -60,7 +57,6 @@ def action_page(*, name: str) -> ActionPage:
         shown.action = action  # spare the record helpers a query
         page.document = version_document(shown)
         page.verification = records.version_verification(shown)
-        page.chain = signing_key_chain(key=shown.signing_key)
         page.deprecation = deps.get(shown.id)
     return page
 
@@ -70,7 +66,6 @@ class VersionPage:
     version: ActionVersion
     document: dict
     verification: dict
-    chain: list[SigningKey]
     deprecation: Deprecation | None
     latest: bool
 
@@ -78,7 +73,7 @@ class VersionPage:
 def version_page(*, name: str, version: str) -> VersionPage:
     row = selectors.version_get(name=name, version=version)
     return VersionPage(version=row, document=version_document(row), verification=records.version_verification(row),
-                       chain=signing_key_chain(key=row.signing_key), deprecation=deprecation_of(version=row),
+                       deprecation=deprecation_of(version=row),
                        latest=row.id == row.action.latest_version_id)
 
 

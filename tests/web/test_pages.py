@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-from django.utils import timezone
+from datetime import UTC, datetime, timedelta
 
-from governance.choices import KeyRole, KeyStatus
+import pytest
+
+from action_registry import crypto
+from action_registry.chain import make_certificate, sign_certificate
+from governance import services
 from governance.models import SigningKey
 from governance.services import signing_key_revoke
 from registry.lifecycle_services import version_deprecate
-from tests.conftest import make_doc
+from tests.conftest import Signer, make_doc
 
 INPUT_V2 = {"type": "object", "properties": {"host": {"type": "string", "description": "Host to reach."},
                                              "command": {"type": "string"},
@@ -30,6 +33,17 @@ def catalog(api, trusted_signer):
         response = api.publish(trusted_signer.sign(doc))
         assert response.status_code == 201, response.content
     return trusted_signer
+
+
+def new_signer(kid: str) -> Signer:
+    return Signer(kid=kid, private_key=crypto.generate_private_key(crypto.ED25519))
+
+
+def certificate(parent: Signer, child: Signer, scopes: list[str]) -> dict:
+    now = datetime.now(UTC)
+    doc = make_certificate(kid=child.kid, alg=child.alg, public_key=child.public_b64, parent_kid=parent.kid,
+                           scopes=scopes, not_before=now - timedelta(minutes=5), not_after=now + timedelta(days=90))
+    return sign_certificate(doc, parent.private_key, parent.kid)
 
 
 def html(response) -> str:
@@ -146,20 +160,34 @@ def test_graph_page_lists_versions_and_edges(client, catalog, django_assert_max_
     assert "?from=1.1.0&amp;to=2.0.0" in page and '<span class="badge bad">breaks</span>' in page
 
 
-def test_trust_page_shows_the_hierarchy(client, catalog, make_signer, django_assert_max_num_queries):
-    org = make_signer("acme-org-1").model
-    leaf = make_signer("acme-ci-1").model
-    # Delegation by certificate is the governance service's job; here only the tree's shape matters.
-    SigningKey.objects.filter(pk=org.pk).update(parent=catalog.model, role=KeyRole.ORG, scopes=["acme"])
-    SigningKey.objects.filter(pk=leaf.pk).update(parent=org, role=KeyRole.SIGNING, scopes=["acme.ci"],
-                                                 status=KeyStatus.PENDING, status_changed_at=timezone.now())
+def test_trust_page_shows_the_hierarchy(client, api, catalog, django_user_model, django_assert_max_num_queries):
+    from django.contrib.auth.models import Group
+
+    reviewer = django_user_model.objects.create_user("rita", is_staff=True)
+    reviewer.groups.add(Group.objects.get(name="security reviewers"))
+    org, leaf = new_signer("acme-org-1"), new_signer("acme-ci-1")
+    assert api.post("/v1/keys", certificate(catalog, org, ["acme"])).status_code == 202
+    services.delegation_review(key=SigningKey.objects.get(kid="acme-org-1"), reviewer=reviewer, approve=True,
+                               reason="acme's org key")
+    assert api.post("/v1/keys", certificate(org, leaf, ["acme.ci"])).status_code == 202
     with django_assert_max_num_queries(2):
         page = html(client.get("/trust/"))
-    root_at, org_at, leaf_at = (page.index(f'id="key-{k.pk}"') for k in (catalog.model, org, leaf))
+    root_at, org_at, leaf_at = (page.index(f'id="key-{kid}-Ed25519"') for kid in (catalog.kid, org.kid, leaf.kid))
     assert root_at < org_at < leaf_at
-    # Nested: the leaf's list item closes before the org's, which closes before the root's.
-    assert page.count("<ul>") >= 2 and "<code>acme.ci</code>" in page and "Pending approval" in page
+    tree = page[page.index('<ul class="tree"'):]
+    assert tree.count("<ul>") == 2  # two nested levels below the root
+    assert "<code>acme.ci</code>" in page and "Pending approval" in page and "Waiting for a security" in page
+    assert "Approved by rita" in page and "acme&#x27;s org key" in page
     assert "every namespace" in page
+
+    # A version signed through the three-level chain shows the whole chain on its page.
+    services.delegation_review(key=SigningKey.objects.get(kid="acme-ci-1"), reviewer=reviewer, approve=True,
+                               reason="ci bot")
+    assert api.publish(leaf.sign(make_doc("acme.ci.build", "1.0.0"))).status_code == 201
+    version = html(client.get("/actions/acme.ci.build/versions/1.0.0/"))
+    chain = version[version.index('<ol class="chain"'):]
+    assert "✓ Verified" in version
+    assert chain.index("acme-ci-1") < chain.index("acme-org-1") < chain.index(catalog.kid)
 
 
 def test_unknown_action_and_version_are_404_pages_with_a_suggestion(client, catalog):
