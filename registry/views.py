@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from action_registry.errors import RegistryError
 from registry import pages, selectors
+from registry.compat_svg import render_graph_svg
 from registry.lifecycle_selectors import action_diff, compatibility_graph, version_document
 from registry.page_selectors import (
     action_page,
@@ -153,7 +154,8 @@ def graph_view(request: HttpRequest, name: str) -> HttpResponse:
         "action": {"name": graph["name"], "namespace": graph["name"].split(".", 1)[0]},
         "detected": [e for e in graph["edges"] if e["source"] == "detected"],
         "declared": [e for e in graph["edges"] if e["source"] == "declared"],
-        "svg": None,
+        # Inline, so the picture needs no second request; the XML declaration is only for the standalone file.
+        "svg": render_graph_svg(graph).split("?>", 1)[-1].strip(),
     })
 
 

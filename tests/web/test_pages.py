@@ -158,6 +158,8 @@ def test_graph_page_lists_versions_and_edges(client, catalog, django_assert_max_
         page = html(client.get("/actions/ssh.exec/graph/"))
     assert '<span class="badge ok">latest</span>' in page
     assert "?from=1.1.0&amp;to=2.0.0" in page and '<span class="badge bad">breaks</span>' in page
+    picture = page[page.index('<figure class="graph-picture">'):page.index("</figure>")]
+    assert "<svg" in picture and "<?xml" not in page and "Compatibility graph of ssh.exec" in picture
 
 
 def test_trust_page_shows_the_hierarchy(client, api, catalog, django_user_model, django_assert_max_num_queries):
