@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -18,6 +20,36 @@ BEARER_SUBPROTOCOL_PREFIX = "bearer."
 FILTER_MAX = 50
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
+RETRY_MIN_SECONDS, RETRY_MAX_SECONDS = 0.2, 5.0
+logger = logging.getLogger("action_registry.events")
+
+
+class _ResilientLayer:
+    """The channel layer with a ``receive`` that outlives a Redis outage: it retries with backoff instead of
+    raising (which would kill the consumer and drop the client), and once Redis answers again it lets the
+    consumer re-join its group (a restarted Redis has forgotten it) and catch up from the outbox."""
+
+    def __init__(self, layer, on_reconnect: Callable[[], Awaitable[None]]):
+        self._layer, self._on_reconnect = layer, on_reconnect
+
+    def __getattr__(self, name: str):
+        return getattr(self._layer, name)
+
+    async def receive(self, channel: str) -> dict:
+        delay, failed = RETRY_MIN_SECONDS, False
+        while True:
+            try:
+                if failed:
+                    await self._on_reconnect()
+                    failed, delay = False, RETRY_MIN_SECONDS
+                return await self._layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (redis errors have no common base we could name here)
+                logger.warning("event stream: channel layer unavailable (%s); retrying in %.1fs", exc, delay)
+                failed = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
 
 def _split(values: list[str]) -> tuple[str, ...]:
@@ -56,6 +88,22 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
     where = outbox.EventFilter()
     _lock: asyncio.Lock | None = None
     _poller: asyncio.Task | None = None
+    _layer = None
+
+    @property
+    def channel_layer(self):
+        return self._layer
+
+    @channel_layer.setter
+    def channel_layer(self, layer) -> None:
+        # Channels sets this at the start of __call__, just before it builds the receive loop over it.
+        self._layer = _ResilientLayer(layer, self._rejoin) if layer is not None else None
+
+    async def _rejoin(self) -> None:
+        if self._lock is None:
+            return
+        await self.channel_layer.group_add(outbox.GROUP, self.channel_name)
+        await self._catch_up(until=None)
 
     async def connect(self) -> None:
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -77,7 +125,10 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             return
         self._lock = asyncio.Lock()
         # Join before reading the outbox: whatever commits from now on is either in the replay or queued here.
-        await self.channel_layer.group_add(outbox.GROUP, self.channel_name)
+        try:
+            await self.channel_layer.group_add(outbox.GROUP, self.channel_name)
+        except Exception as exc:  # noqa: BLE001 (Redis down: the receive loop re-joins once it is back)
+            logger.warning("event stream: cannot join the group yet (%s)", exc)
         self.cursor = since if since is not None else await database_sync_to_async(outbox.event_latest_id)()
         await self.send_json({"type": "welcome", "cursor": self.cursor, "api_key": self.api_key.name,
                               **self._subscription()})
@@ -98,7 +149,8 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         if self._poller is not None:
             self._poller.cancel()
         if self._lock is not None:
-            await self.channel_layer.group_discard(outbox.GROUP, self.channel_name)
+            with contextlib.suppress(Exception):  # Redis may be down; the group entry expires on its own
+                await self.channel_layer.group_discard(outbox.GROUP, self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict) or self._lock is None:
