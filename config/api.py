@@ -103,6 +103,7 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 api.add_router("", "registry.api.router")
 api.add_router("", "registry.lifecycle_api.router")
+api.add_router("", "registry.agent_api.router")
 api.add_router("", "governance.api.router")
 api.add_router("", "core.log_api.router")
 api.add_router("", "governance.policy_api.router")

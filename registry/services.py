@@ -17,6 +17,7 @@ from governance.auth import api_key_require_namespace
 from governance.choices import KeyStatus
 from governance.models import ApiKey, SigningKey
 from governance.policies import policy_enforce_publish
+from registry.composites import composite_check
 from registry.lifecycle_services import compatibility_check, compatibility_declarations_record
 from registry.models import Action, ActionVersion, Blob
 
@@ -63,6 +64,8 @@ def action_version_publish(*, envelope: Envelope, api_key: ApiKey | None) -> Pub
     signature_check(envelope=envelope, key=key)
     policy_enforce_publish(name=envelope.name, version=envelope.version, key=key)
     compatibility_check(envelope=envelope)
+    if "steps" in envelope.document:
+        composite_check(document=envelope.document)
     try:
         return _store(envelope=envelope, key=key, api_key=api_key)
     except IntegrityError:
