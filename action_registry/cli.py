@@ -37,7 +37,7 @@ EXIT_ERROR = 2
 
 PROG = "action-registry"
 # Modules that register more commands with @command (imported before the parser is built).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("action_registry.snapshot_cli", "action_registry.key_cli")
 # Command groups: name -> (help, aliases).
 GROUPS: dict[str, tuple[str, list[str]]] = {
     "keys": ("Inspect and manage keys of the trust store.", ["key"]),

@@ -375,7 +375,7 @@ class _Refused(Exception):
 
 
 def verify_record(raw_record: bytes, *, name: str, version: str, key: Key | None,
-                  pinned: PinnedKey | None = None) -> LocalVerification:
+                  pinned: PinnedKey | None = None, chain: Mapping[str, Any] | None = None) -> LocalVerification:
     """Verify the raw bytes of a version record against ``key`` (from the trust store) or ``pinned``.
 
     Nothing in the record is taken on trust: the document is re-parsed strictly, re-validated and
@@ -385,6 +385,8 @@ def verify_record(raw_record: bytes, *, name: str, version: str, key: Key | None
     facts: dict[str, Any] = {"name": name, "version": version, "key_source": "pinned" if pinned else "registry"}
     try:
         _verify_steps(raw_record, name=name, version=version, key=key, pinned=pinned, checks=checks, facts=facts)
+        if pinned is None and chain is not None:
+            _verify_chain(raw_record, chain, name=name, checks=checks, facts=facts)
     except _Refused as refused:
         return LocalVerification(verified=False, reason=refused.reason, message=refused.message, checks=checks,
                                  **facts)
@@ -458,6 +460,42 @@ def _verify_steps(raw: bytes, *, name: str, version: str, key: Key | None, pinne
     except RegistryError as exc:
         raise _Refused(exc.code, exc.message) from None
     checks.append(f"{block.alg} signature by {block.kid} verifies over the recomputed bytes")
+
+
+def _verify_chain(raw: bytes, chain: Mapping[str, Any], *, name: str, checks: list[str],
+                  facts: dict[str, Any]) -> None:
+    """Walk the signing key's delegation chain here: every certificate signature re-checked locally, the
+    validity windows at publish time, scopes, and the statuses (revocations) the trust store reports."""
+    from .chain import KeyInfo, parse_certificate, walk_chain
+
+    record = parse_json(raw, max_depth=RESPONSE_MAX_DEPTH)
+    published = _time(record, "published_at", "record")
+    keys = chain.get("keys") if isinstance(chain, Mapping) else None
+    if not isinstance(keys, list) or not keys or published is None:
+        raise _Refused("chain_unavailable", "the registry did not return the key's chain")
+    infos: dict[tuple[str, str], KeyInfo] = {}
+    try:
+        for i, item in enumerate(keys):
+            parent = keys[i + 1] if i + 1 < len(keys) else None
+            cert = None
+            if item.get("certificate") is not None:
+                cert = parse_certificate({"certificate": item["certificate"],
+                                          "signature": item.get("certificate_signature")})
+            infos[(item["kid"], item["alg"])] = KeyInfo(
+                kid=item["kid"], alg=item["alg"], public_key=item["public_key"], status=item["status"],
+                role=item["role"], scopes=tuple(item.get("scopes") or ()),
+                parent=(parent["kid"], parent["alg"]) if parent else None, certificate=cert)
+    except (KeyError, TypeError, RegistryError) as exc:
+        raise _Refused("chain_malformed", f"the key chain is malformed: {exc}") from None
+    leaf = infos.get((facts.get("kid"), facts.get("alg")))
+    if leaf is None:
+        raise _Refused("chain_mismatch", "the chain does not start at the signing key")
+    result = walk_chain(leaf, lambda kid, alg: infos.get((kid, alg)), name=name, at=published)
+    facts["key_status"] = result.key_status
+    if not result.ok:
+        raise _Refused(result.reason or "chain_invalid", result.message)
+    checks.append("delegation chain " + " -> ".join(link["kid"] for link in result.chain)
+                  + " verified (certificates, windows, scopes, no revocation)")
 
 
 # --- calls and flows ------------------------------------------------------------------------------
@@ -580,7 +618,14 @@ class _ops:  # noqa: N801 - a namespace of flows, not a class to instantiate
                     key = None  # verify_record reports unknown_kid
                 except InvalidResponseError:
                     key = None
-        return verify_record(raw, name=name, version=version, key=key, pinned=pinned)
+        chain = None
+        if key is not None:
+            try:
+                chain = yield Call("GET", f"/v1/keys/{_seg(key.kid)}/chain", _json_parser(lambda value: value),
+                                   params={"alg": key.alg})
+            except (NotFoundError, InvalidResponseError):
+                chain = None
+        return verify_record(raw, name=name, version=version, key=key, pinned=pinned, chain=chain)
 
 
 def _signature_of(raw: bytes) -> tuple[str | None, str | None]:
