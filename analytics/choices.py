@@ -24,6 +24,7 @@ class UsageKind(models.TextChoices):
 class SubjectType(models.TextChoices):
     ACTION = "action", "Action"
     PUBLISHER = "publisher", "Publisher (signing key)"
+    AGENT = "agent", "Agent (as a provider that runs actions)"
 
 
 class AnomalyStatus(models.TextChoices):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from datetime import datetime
 
-from analytics.choices import RunKind, RunOutcome
-from analytics.models import Run
+from django.db import connection, transaction
+
+from analytics.choices import RunKind, RunOutcome, UsageKind
+from analytics.models import Run, UsageBatch
 from core.exceptions import DomainError
 from governance.models import ApiKey
-from governance.policies import RUN, policy_enforce
+from governance.policies import RUN, policy_enforce, ring_effective
 from governance.policy_selectors import trust_state_digest
 from registry.selectors import version_get
 
@@ -32,7 +34,8 @@ def run_record(*, action: str, version: str, agent: str, outcome: str, ring: str
                           suggestion='Send "error_code": a short machine-readable code such as "timeout".')
     row = version_get(name=action, version=version)
     if kind == RunKind.INVOCATION:
-        policy_enforce(agent=agent, ring=ring, action=action, version=version, context=RUN,
+        ring = ring_effective(agent=agent, ring=ring)
+        policy_enforce(agent=agent, ring=ring, action=action, version=version, context=RUN, version_row=row,
                        override_reason=override_reason,
                        actor=f"api_key:{reported_by.name}" if reported_by else f"agent:{agent}")
     run = Run(action_version=row, action_name=row.action.name, version=row.version, namespace=row.action.namespace,
@@ -44,3 +47,24 @@ def run_record(*, action: str, version: str, agent: str, outcome: str, ring: str
     run.full_clean(exclude=["action_version", "reported_by"])
     run.save()
     return run
+
+
+_UPSERT = """
+    INSERT INTO analytics_usagecount (bucket, kind, action_name, version, namespace, agent, count)
+    VALUES (%s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (bucket, kind, action_name, version, agent)
+    DO UPDATE SET count = analytics_usagecount.count + EXCLUDED.count
+"""
+
+
+@transaction.atomic
+def usage_ingest(*, batch_id: str, rows: list[list]) -> bool:
+    """Add one flushed batch to the hourly counts; False (and nothing written) if the batch was seen before."""
+    _, created = UsageBatch.objects.get_or_create(id=batch_id, defaults={"events": sum(r[6] for r in rows)})
+    if not created:
+        return False
+    params = [(datetime.fromisoformat(r[0]), r[1], r[2][:200], r[3][:128], r[4][:200], r[5][:200], int(r[6]))
+              for r in rows if r[1] in UsageKind.values]
+    with connection.cursor() as cursor:
+        cursor.executemany(_UPSERT, params)
+    return True

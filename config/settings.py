@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "analytics.middleware.UsageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -158,6 +159,16 @@ ACTION_REGISTRY_EVENTS = {
 CELERY_BEAT_SCHEDULE["events-outbox-drain"] = {"task": "registry.events_drain_task",
                                                "schedule": ACTION_REGISTRY_EVENTS["DRAIN_SECONDS"]}
 CELERY_BEAT_SCHEDULE["capabilities-expire"] = {"task": "registry.capabilities_expire_task", "schedule": 10.0}
+# Analytics (docs/analytics.md): usage counts leave each process in batches; scores, anomaly detection and the
+# intake of other apps' anomaly.* events run periodically. Report schedules are rows edited in the admin.
+ANALYTICS = {
+    "USAGE_FLUSH_SECONDS": float(os.environ.get("ANALYTICS_USAGE_FLUSH_SECONDS", "5")),
+    "USAGE_FLUSH_EVENTS": int(os.environ.get("ANALYTICS_USAGE_FLUSH_EVENTS", "1000")),
+}
+CELERY_BEAT_SCHEDULE["analytics-reputation"] = {"task": "analytics.reputation_compute_task", "schedule": 900.0}
+CELERY_BEAT_SCHEDULE["analytics-anomalies"] = {"task": "analytics.anomaly_detect_task", "schedule": 300.0}
+CELERY_BEAT_SCHEDULE["analytics-anomaly-events"] = {"task": "analytics.anomaly_events_consume_task",
+                                                    "schedule": 30.0}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("health/live", health_live, name="health-live"),
     path("health/ready", health_ready, name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
+    path("reports/", include("analytics.urls")),
     # The web pages (catalog, action and version pages, trust tree): last, so they never shadow the above.
     path("", include("registry.urls")),
     path("", include("governance.urls")),

@@ -8,7 +8,7 @@ from action_registry.document import in_namespace
 from core.exceptions import DomainError, Forbidden
 from core.services import audit_record
 from governance.choices import PolicyKind
-from governance.models import Policy, SigningKey
+from governance.models import Policy, RingMembership, SigningKey
 
 ALLOW, DENY, OVERRIDE = "allow", "deny", "override"
 # Where a decision is taken; each policy kind applies to some of them only.
@@ -179,6 +179,12 @@ def policy_evaluate_version(*, version_row, agent: str = "", ring: str = "", con
 
 # --- enforcement -----------------------------------------------------------------------------------
 
+def ring_effective(*, agent: str, ring: str = "") -> str:
+    """The agent's assigned ring when governance assigned one (a claim cannot escape a pin), else ``ring``."""
+    assigned = RingMembership.objects.filter(agent=agent).values_list("ring", flat=True).first() if agent else None
+    return assigned or ring
+
+
 def _refuse(decision: Decision, what: str) -> None:
     reasons = "; ".join(r.reason for r in decision.denying)
     raise Forbidden(f"{what} denied by policy: {reasons}", code="policy_denied",
@@ -189,7 +195,7 @@ def _refuse(decision: Decision, what: str) -> None:
 
 
 def policy_enforce(*, agent: str, ring: str, action: str, version: str, context: str = NEGOTIATE,
-                   override_reason: str = "", actor: str = "") -> Decision:
+                   override_reason: str = "", actor: str = "", version_row=None) -> Decision:
     """Raise ``policy_denied`` (403) unless the policies allow ``agent`` in ``ring`` to use ``action@version``.
 
     Called by negotiation (issue 6) and run reporting. An override of a deprecation is written to the audit
@@ -197,7 +203,8 @@ def policy_enforce(*, agent: str, ring: str, action: str, version: str, context:
     """
     from registry.selectors import version_get  # noqa: PLC0415
 
-    row = version_get(name=action, version=version)
+    row = version_row or version_get(name=action, version=version)
+    ring = ring_effective(agent=agent, ring=ring)
     decision = policy_evaluate_version(version_row=row, agent=agent, ring=ring, context=context,
                                        override_reason=override_reason)
     if not decision.allowed:
@@ -214,3 +221,13 @@ def policy_enforce_publish(*, name: str, version: str, key: SigningKey) -> None:
     decision = policy_evaluate(action=name, version=version, context=PUBLISH, key=key)
     if not decision.allowed:
         _refuse(decision, f"publishing {name}@{version}")
+
+
+def negotiation_provider_check(requester: str, version_row, provider) -> str | None:
+    """Registered with registry.negotiation (governance.apps): a provider offering a version the requester's
+    policies deny is refused with the deciding rules as the reason."""
+    decision = policy_evaluate_version(version_row=version_row, agent=requester, context=NEGOTIATE,
+                                       ring=ring_effective(agent=requester))
+    if decision.allowed:
+        return None
+    return "policy_denied: " + "; ".join(f"{r.policy}: {r.reason}" for r in decision.denying)

@@ -10,7 +10,7 @@ from ninja import Router, Schema
 
 from core.schemas import errors
 from governance import policy_selectors
-from governance.policies import EVALUATE, policy_evaluate_version
+from governance.policies import EVALUATE, policy_evaluate_version, ring_effective
 
 router = Router(tags=["policies"])
 
@@ -54,7 +54,8 @@ def evaluate_policy(request: HttpRequest, payload: EvaluateIn):
     from registry.selectors import version_get  # noqa: PLC0415
 
     row = version_get(name=payload.action, version=payload.version)
-    return policy_evaluate_version(version_row=row, agent=payload.agent, ring=payload.ring, context=EVALUATE,
+    ring = payload.ring or ring_effective(agent=payload.agent)
+    return policy_evaluate_version(version_row=row, agent=payload.agent, ring=ring, context=EVALUATE,
                                    override_reason=payload.override_reason).as_dict()
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from action_registry.canonical import canonical_and_hash
 from core.exceptions import NotFound
-from governance.models import Channel, ChannelPromotion, Policy, PolicyVersion, Revocation, SigningKey
+from governance.models import (
+    Channel,
+    ChannelPromotion,
+    Policy,
+    PolicyVersion,
+    Revocation,
+    SigningKey,
+    TrustState,
+)
 
 
 def policy_list() -> list[Policy]:
@@ -62,6 +70,18 @@ def trust_state_snapshot() -> dict:
     return {"keys": keys, "revocations": revocations, "policies": policies, "channels": channels}
 
 
+_digests: dict[tuple, str] = {}
+
+
 def trust_state_digest() -> str:
-    """``sha256:`` of the RFC 8785 bytes of :func:`trust_state_snapshot`."""
-    return canonical_and_hash(trust_state_snapshot())[1]
+    """``sha256:`` of the RFC 8785 bytes of :func:`trust_state_snapshot`, cached per trust-state version
+    (every key, revocation, policy and channel change bumps it), so a run report costs one small query."""
+    # changed_at beside the counter: a database rebuilt from scratch (tests) restarts the counter.
+    version = TrustState.objects.filter(pk=1).values_list("version", "changed_at").first()
+    if version is None:
+        return canonical_and_hash(trust_state_snapshot())[1]
+    if version not in _digests:
+        if len(_digests) > 64:
+            _digests.clear()
+        _digests[version] = canonical_and_hash(trust_state_snapshot())[1]
+    return _digests[version]
