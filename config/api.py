@@ -7,12 +7,12 @@ import logging
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from action_registry.canonical import parse_json
 from action_registry.errors import RegistryError
+from config.openapi import RegistryAPI
 from core.middleware import error_response
 
 logger = logging.getLogger("action_registry.api")
@@ -45,7 +45,7 @@ class StrictJSONParser(Parser):
         return request.parsed_body
 
 
-api = NinjaAPI(
+api = RegistryAPI(  # NinjaAPI with the hardened OpenAPI document (config/openapi.py)
     title="Action Registry API",
     version="1.0.0",
     description=(

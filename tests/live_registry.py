@@ -68,6 +68,7 @@ class LiveRegistry:
     api_key: str
     seed_key: crypto.PrivateKey
     workdir: Path
+    fuzz_api_key: str = ""
     published: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -145,16 +146,20 @@ class _Server:
         self.proc = subprocess.Popen([str(BIN / "gunicorn"), "config.wsgi:application", "-b", f"127.0.0.1:{port}",
                                       "-w", "2", "--threads", "4", "--timeout", "60"],
                                      cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        with ThreadPoolExecutor(2) as pool:  # the operators' two commands, while gunicorn boots
+        with ThreadPoolExecutor(3) as pool:  # the operators' commands, while gunicorn boots
             token = pool.submit(_manage, self.database_url, "create_api_key", "--name", "live-tests",
                                 "--namespace", "*", "--quiet")
+            # For fuzzing: a key that may write only under a namespace no other test uses.
+            fuzz_token = pool.submit(_manage, self.database_url, "create_api_key", "--name", "live-fuzz",
+                                     "--namespace", "fuzz", "--quiet")
             trusted = pool.submit(_manage, self.database_url, "trust_key", "add", "--kid", SEED_KID,
                                   "--alg", "Ed25519", "--public-key", str(pub))
             api_key = token.result().strip().splitlines()[-1]
+            fuzz_api_key = fuzz_token.result().strip().splitlines()[-1]
             trusted.result()
         wait_for_port(port, self.proc)
         live = LiveRegistry(url=url, database_url=self.database_url, api_key=api_key, seed_key=seed_key,
-                            workdir=workdir)
+                            workdir=workdir, fuzz_api_key=fuzz_api_key)
         live.publish_seed("files.move", "1.0.0")
         live.publish_seed("files.move", "1.1.0")
         live.publish_seed("files.copy", "2.0.0", "Copy a file, keeping its permissions.")
