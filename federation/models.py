@@ -14,6 +14,10 @@ class Upstream(models.Model):
                                                          '[{"kid": ..., "alg": "Ed25519", "public_key": ...}].')
     namespaces = models.JSONField(default=list, blank=True,
                                   help_text="Namespace prefixes to mirror; empty mirrors everything.")
+    api_key_env = models.CharField(max_length=100, blank=True,
+                                   help_text="Name of the environment variable holding an API key for the "
+                                             "upstream (its event history needs one); the key itself is never "
+                                             "stored here. Without it the upstream's catalogue is scanned.")
     sync_interval_minutes = models.PositiveIntegerField(default=15,
                                                         help_text="How often to pull; 0 = only on demand.")
     enabled = models.BooleanField(default=True)

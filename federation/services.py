@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -127,7 +128,8 @@ def mirror_sync(*, upstream: Upstream, actor: str = "system", client: UpstreamCl
     """
     report = MirrorReport(upstream=upstream.name)
     own_client = client is None
-    client = client or UpstreamClient(upstream.url)
+    client = client or UpstreamClient(upstream.url, api_key=os.environ.get(upstream.api_key_env, "")
+                                      if upstream.api_key_env else "")
     try:
         changes = client.events_since(upstream.cursor, upstream.namespaces)
         if changes is None:

@@ -12,6 +12,7 @@ from action_registry.canonical import parse_json
 from core.exceptions import DomainError
 
 PAGE = 200
+EVENTS_PAGE = 500
 TIMEOUT = 20.0
 
 
@@ -31,11 +32,12 @@ class VersionRef:
 
 
 class UpstreamClient:
-    def __init__(self, base_url: str, *, timeout: float = TIMEOUT) -> None:
+    def __init__(self, base_url: str, *, api_key: str = "", timeout: float = TIMEOUT) -> None:
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(timeout=timeout, follow_redirects=False,
-                                 headers={"Accept": "application/json",
-                                          "User-Agent": "action-registry-mirror/1"})
+        headers = {"Accept": "application/json", "User-Agent": "action-registry-mirror/1"}
+        if api_key:  # the upstream's event history needs one of its API keys
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.http = httpx.Client(timeout=timeout, follow_redirects=False, headers=headers)
 
     def close(self) -> None:
         self.http.close()
@@ -46,19 +48,19 @@ class UpstreamClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _get(self, path: str, params: dict | None = None, *, allow_404: bool = False) -> httpx.Response | None:
+    def _get(self, path: str, params: dict | None = None, *, allow_missing: bool = False) -> httpx.Response | None:
         try:
             response = self.http.get(self.base_url + path, params=params)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"{self.base_url}{path}: {type(exc).__name__}: {exc}") from None
-        if response.status_code == 404 and allow_404:
+        if allow_missing and response.status_code in (401, 403, 404):
             return None
         if response.status_code != 200:
             raise UpstreamUnavailable(f"{self.base_url}{path} answered {response.status_code}")
         return response
 
-    def _json(self, path: str, params: dict | None = None, *, allow_404: bool = False):
-        response = self._get(path, params, allow_404=allow_404)
+    def _json(self, path: str, params: dict | None = None, *, allow_missing: bool = False):
+        response = self._get(path, params, allow_missing=allow_missing)
         if response is None:
             return None
         try:
@@ -69,21 +71,24 @@ class UpstreamClient:
     # --- what changed ---------------------------------------------------------------------------------
 
     def events_since(self, cursor: str, namespaces: list[str]) -> tuple[list[VersionRef], str] | None:
-        """Published versions after ``cursor`` from the upstream's event history; None when it has none."""
+        """Published versions after ``cursor`` from the upstream's event history (GET /v1/events); None when
+        it has none or will not show it to us (no API key for it), so the caller scans instead."""
         refs: list[VersionRef] = []
-        since = cursor or "0"
+        since = int(cursor or 0)
+        tops = sorted({ns.split(".", 1)[0] for ns in namespaces})
         while True:
-            page = self._json("/v1/events", {"since": since, "limit": PAGE}, allow_404=True)
-            if page is None or not isinstance(page, dict) or not isinstance(page.get("items"), list):
-                return None if not refs and page is None else (refs, since)
-            items = page["items"]
-            for event in items:
+            params = {"since": since, "limit": EVENTS_PAGE, "kind": ["action.published"],
+                      **({"namespace": tops} if tops else {})}
+            page = self._json("/v1/events", params, allow_missing=True)
+            if page is None:
+                return None
+            for event in page["items"]:
                 payload = event.get("payload") or {}
                 if event.get("kind") == "action.published" and _wanted(payload.get("name", ""), namespaces):
                     refs.append(VersionRef(payload["name"], payload["version"], payload.get("content_hash", "")))
-                since = str(event.get("id", since))
-            if not items or len(items) < PAGE:
-                return refs, since
+            since = int(page["next_since"])
+            if not page.get("has_more") or not page["items"]:
+                return refs, str(since)
 
     def scan(self, namespaces: list[str]) -> Iterator[VersionRef]:
         """Every version under the namespaces, by paging the catalogue (for upstreams without /v1/events)."""
@@ -108,7 +113,7 @@ class UpstreamClient:
 
     def key_chain(self, kid: str, alg: str) -> list[dict] | None:
         """The upstream's certificate chain for a key, leaf first (None when it does not serve chains)."""
-        body = self._json(f"/v1/keys/{quote(kid, safe='')}/chain", {"alg": alg}, allow_404=True)
+        body = self._json(f"/v1/keys/{quote(kid, safe='')}/chain", {"alg": alg}, allow_missing=True)
         if body is None:
             return None
         return body.get("chain", body.get("items")) if isinstance(body, dict) else body

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from action_registry import chain as chainlib
-from action_registry.canonical import content_hash as hash_of
 from action_registry.canonical import parse_json
 from action_registry.document import Envelope, in_namespace, parse_envelope, verify_envelope_signature
 from action_registry.errors import RegistryError, SignatureError
@@ -102,6 +101,9 @@ def chain_verify(envelope: Envelope, *, root_keys: list[dict], fetch_chain, at: 
             info = _link_info(link)
             if (info.kid, info.alg) in roots:
                 continue  # a root is what we configured, never what the upstream says it is
+            if info.role == "root" or info.parent is None:
+                # only a configured root may end a chain, whatever role the upstream claims for this key
+                info = chainlib.KeyInfo(**{**info.__dict__, "role": "signing"})
             infos[(info.kid, info.alg)] = info
     except (RegistryError, KeyError, TypeError, ValueError) as exc:
         raise RecordRefused(QuarantineReason.CHAIN_INVALID, f"the chain of {kid} is malformed: {exc}",
@@ -117,6 +119,9 @@ def chain_verify(envelope: Envelope, *, root_keys: list[dict], fetch_chain, at: 
                   else QuarantineReason.UNTRUSTED_KEY if result.reason == "parent_unknown"
                   else QuarantineReason.CHAIN_INVALID)
         raise RecordRefused(reason, f"{result.reason}: {result.message}", computed)
+    if (result.chain[-1]["kid"], result.chain[-1]["alg"]) not in roots:
+        raise RecordRefused(QuarantineReason.UNTRUSTED_KEY, f"the chain of {kid} ends outside the configured roots",
+                            computed)
     by_key = {**infos, **roots}
     return [{**link, "public_key": by_key[(link["kid"], link["alg"])].public_key,
              "certificate": _cert_envelope(by_key[(link["kid"], link["alg"])])} for link in result.chain]
@@ -150,7 +155,3 @@ def _parse_published(value) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def bytes_hash(raw: bytes) -> str:
-    return hash_of(raw)
