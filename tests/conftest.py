@@ -166,7 +166,7 @@ def registry_server(transactional_db):
                "ACTION_REGISTRY_PUBLIC_URL": f"http://127.0.0.1:{port}", **(extra_env or {})}
         env.pop("PYTEST_VERSION", None)
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b",
-                                 f"127.0.0.1:{port}", "-w", "2", "--access-logfile", "-", "-q"],
+                                 f"127.0.0.1:{port}", "-w", "2", "--access-logfile", "-"],
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         procs.append(proc)
         wait_for_port(port, proc=proc)
