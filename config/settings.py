@@ -206,6 +206,8 @@ ACTION_REGISTRY = {
     "MAX_BODY_BYTES": int(os.environ.get("ACTION_REGISTRY_MAX_BODY_BYTES", str(256 * 1024))),
     "MAX_JSON_DEPTH": int(os.environ.get("ACTION_REGISTRY_MAX_JSON_DEPTH", "64")),
     "SEARCH_MAX_LIMIT": 200,
+    # Failed API-key authentications allowed per client address per minute before 429.
+    "AUTH_FAILURES_PER_MINUTE": int(os.environ.get("ACTION_REGISTRY_AUTH_FAILURES_PER_MINUTE", "20")),
     # A rotated key may still sign for this long after its rotation.
     "ROTATION_GRACE": timedelta(days=float(os.environ.get("ACTION_REGISTRY_ROTATION_GRACE_DAYS", "7"))),
     # Whether a key may certify its own replacement (otherwise only its parent may rotate it).

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hmac
 
+from django.conf import settings
+from django.core.cache import cache
 from ninja.security import HttpBearer
 
 from action_registry.document import in_namespace
-from core.exceptions import Forbidden, Unauthorized
+from core.exceptions import DomainError, Forbidden, Unauthorized
 from governance import selectors, services
 from governance.models import ApiKey
 
@@ -37,12 +39,43 @@ def api_key_require_namespace(key: ApiKey, name: str) -> None:
                         suggestion=f"This key covers: {', '.join(key.namespaces) or 'nothing'}.")
 
 
+AUTH_FAILURE_WINDOW_SECONDS = 60
+
+
+def _client_address(request) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _auth_failures_check(request) -> str:
+    """Refuse (429) a client that has failed authentication too often in the current window: API keys
+    are long random tokens, but guessing is still cheap to make expensive."""
+    limit = settings.ACTION_REGISTRY["AUTH_FAILURES_PER_MINUTE"]
+    bucket = f"authfail:{_client_address(request)}"
+    if (cache.get(bucket) or 0) >= limit:
+        raise DomainError("too many failed authentication attempts from this address", code="rate_limited",
+                          status=429, suggestion=f"Wait {AUTH_FAILURE_WINDOW_SECONDS} seconds and use a valid key.")
+    return bucket
+
+
+def _auth_failure_record(bucket: str) -> None:
+    if not cache.add(bucket, 1, timeout=AUTH_FAILURE_WINDOW_SECONDS):
+        try:
+            cache.incr(bucket)
+        except ValueError:  # expired between add and incr
+            cache.add(bucket, 1, timeout=AUTH_FAILURE_WINDOW_SECONDS)
+
+
 class ApiKeyAuth(HttpBearer):
-    """Ninja security scheme: ``Authorization: Bearer <api key>``."""
+    """Ninja security scheme: ``Authorization: Bearer <api key>``; failures are rate limited per address."""
 
     openapi_scheme = "bearer"
 
     def authenticate(self, request, token):
-        key = api_key_authenticate(token)
+        bucket = _auth_failures_check(request)
+        try:
+            key = api_key_authenticate(token)
+        except Unauthorized:
+            _auth_failure_record(bucket)
+            raise
         request.api_key = key
         return key

@@ -56,6 +56,16 @@ def make_doc(name: str = "ssh.exec", version: str = "1.0.0", **overrides) -> dic
     return doc
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached answers live in the cache: no test inherits another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def trusted_signer(db):
     """An Ed25519 root key in the trust store."""

@@ -1,0 +1,45 @@
+"""API keys under attack: hashed at rest, constant-time compared, brute force rate limited."""
+
+from __future__ import annotations
+
+import hashlib
+
+from governance.models import ApiKey
+from tests.conftest import make_doc
+
+
+def test_keys_are_stored_only_as_digests(api_token):
+    row = ApiKey.objects.get(name="test-publisher")
+    assert api_token not in (row.digest, row.prefix, row.name)
+    assert row.digest == hashlib.sha256(api_token.encode()).hexdigest()
+    assert api_token.split("_")[1] == row.prefix
+
+
+def test_brute_force_is_rate_limited(api, trusted_signer, settings):
+    settings.ACTION_REGISTRY = {**settings.ACTION_REGISTRY, "AUTH_FAILURES_PER_MINUTE": 5}
+    prefix = ApiKey.objects.get(name="test-publisher").prefix
+    envelope = trusted_signer.sign(make_doc())
+    statuses = [api.publish(envelope, token=f"ar_{prefix}_guess{i}").status_code for i in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+    resp = api.publish(envelope, token=f"ar_{prefix}_guess-more")
+    assert resp.json()["error"]["code"] == "rate_limited"
+    # Even the right key waits out the window from this address: guessing buys nothing.
+    assert api.publish(envelope).status_code == 429
+
+
+def test_wrong_prefix_and_right_secret_shape_is_refused(api, trusted_signer, api_token):
+    _, prefix, secret = api_token.split("_", 2)
+    forged = f"ar_{'0' * len(prefix)}_{secret}"
+    assert api.publish(trusted_signer.sign(make_doc()), token=forged).status_code == 401
+    assert api.publish(trusted_signer.sign(make_doc()), token=api_token[:-1] + "x").status_code == 401
+
+
+def test_admin_forms_need_csrf(db, client):
+    from django.contrib.auth.models import User
+    from django.test import Client
+    User.objects.create_superuser("root", password="pw-root-123")
+    strict = Client(enforce_csrf_checks=True)
+    strict.login(username="root", password="pw-root-123")
+    resp = strict.post("/admin/governance/apikey/add/", {"name": "x", "namespaces": '["ssh"]'})
+    assert resp.status_code == 403
+    assert not ApiKey.objects.filter(name="x").exists()
