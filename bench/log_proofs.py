@@ -113,6 +113,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("ACTION_REGISTRY_LOG_KEY_FILE", str(ROOT / "bench" / "data" / "bench-log-key.pem"))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DEBUG", "false")  # production settings: no debug cursor recording every query
     import django
 
     django.setup()
@@ -199,7 +200,7 @@ def main() -> None:
     print(f"\nN = {n:,} leaves, {node_count:,} stored nodes; core_logleaf {leaf_size}, core_lognode {node_size}"
           + (f"; seeded in {seeded:.0f} s" if seeded else ""))
     print(f"{platform.python_implementation()} {platform.python_version()}, PostgreSQL {pg}, {os.cpu_count()} CPUs, "
-          f"{datetime.now(UTC):%Y-%m-%d}")
+          f"load average {os.getloadavg()[0]:.1f} at the end, {datetime.now(UTC):%Y-%m-%d}")
     print("\n| operation | samples | p50 ms | p95 ms | p99 ms | mean ms |\n|---|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
 
