@@ -239,9 +239,17 @@ def _consistent(client: LogClient, old: VerifiedCheckpoint, new: VerifiedCheckpo
         proof = [] if small.size == big.size else client.consistency(small.size, big.size)
         merkle.verify_consistency(small.size, big.size, proof, small.root_hash, big.root_hash)
     except merkle.ProofError as exc:
-        raise LogError(f"the log is inconsistent: the tree of size {old.size} seen before and the tree of size "
-                       f"{new.size} seen now cannot both be true ({exc.message})", code="log_inconsistent",
-                       details={"remembered": old.note, "received": new.note}) from None
+        reason = exc.message
+    except ApiError as exc:
+        if exc.code not in ("tree_size_too_large", "invalid_range"):
+            raise
+        # The registry signed a tree it can no longer show: its log was rolled back or truncated.
+        reason = f"the registry cannot prove its own tree of size {big.size}: {exc.message}"
+    else:
+        return
+    raise LogError(f"the log is inconsistent: the tree of size {old.size} seen before and the tree of size "
+                   f"{new.size} seen now cannot both be true ({reason})", code="log_inconsistent",
+                   details={"remembered": old.note, "received": new.note})
 
 
 def checkpoint_observe(client: LogClient, note: str, *, store: CheckpointStore | None = None,

@@ -398,6 +398,22 @@ def test_a_history_rewritten_in_the_database_is_detected(api, trusted_signer, lo
     assert err.value.code == "log_inconsistent"
 
 
+def test_a_log_rolled_back_in_the_database_is_detected(log_client, store, db):
+    append_many(5)
+    seen = checkpoint_refresh(log_client, store=store)
+    with connection.cursor() as cursor:  # e.g. a restore from an old backup
+        cursor.execute("ALTER TABLE core_logleaf DISABLE TRIGGER core_logleaf_append_only")
+        cursor.execute("ALTER TABLE core_lognode DISABLE TRIGGER core_lognode_append_only")
+        cursor.execute("DELETE FROM core_logleaf WHERE index >= 3")
+        cursor.execute("DELETE FROM core_lognode WHERE (index + 1) * (1 << level) > 3")
+        cursor.execute("ALTER TABLE core_logleaf ENABLE TRIGGER core_logleaf_append_only")
+        cursor.execute("ALTER TABLE core_lognode ENABLE TRIGGER core_lognode_append_only")
+    with pytest.raises(LogError) as err:
+        checkpoint_refresh(log_client, store=store)
+    assert err.value.code == "log_inconsistent"
+    assert store.load("http://testserver")["checkpoint"] == seen.note
+
+
 def test_an_entry_altered_without_fixing_the_hashes_is_caught_by_the_monitor(api, trusted_signer, log_client,
                                                                             store):
     api.publish(trusted_signer.sign(make_doc()))
