@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
@@ -51,18 +52,29 @@ def _auth_failures_check(request) -> str:
     are long random tokens, but guessing is still cheap to make expensive."""
     limit = settings.ACTION_REGISTRY["AUTH_FAILURES_PER_MINUTE"]
     bucket = f"authfail:{_client_address(request)}"
-    if (cache.get(bucket) or 0) >= limit:
+    if (_cache_get(bucket) or 0) >= limit:
         raise DomainError("too many failed authentication attempts from this address", code="rate_limited",
                           status=429, suggestion=f"Wait {AUTH_FAILURE_WINDOW_SECONDS} seconds and use a valid key.")
     return bucket
 
 
+def _cache_get(bucket: str) -> int | None:
+    # Fail open: Redis is only a cache here, and an outage must not turn every request into a 500.
+    try:
+        return cache.get(bucket)
+    except Exception:  # noqa: BLE001 (the cache backend's connection errors)
+        return None
+
+
 def _auth_failure_record(bucket: str) -> None:
-    if not cache.add(bucket, 1, timeout=AUTH_FAILURE_WINDOW_SECONDS):
-        try:
-            cache.incr(bucket)
-        except ValueError:  # expired between add and incr
-            cache.add(bucket, 1, timeout=AUTH_FAILURE_WINDOW_SECONDS)
+    try:
+        if not cache.add(bucket, 1, timeout=AUTH_FAILURE_WINDOW_SECONDS):
+            try:
+                cache.incr(bucket)
+            except ValueError:  # expired between add and incr
+                cache.add(bucket, 1, timeout=AUTH_FAILURE_WINDOW_SECONDS)
+    except Exception as exc:  # noqa: BLE001 (fail open, as in _cache_get)
+        logging.getLogger("action_registry.auth").warning("auth failure not counted, cache unavailable: %s", exc)
 
 
 class ApiKeyAuth(HttpBearer):
