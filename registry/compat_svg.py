@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape, quoteattr
 
-COL_W, ROW_H, NODE_W, NODE_H = 240, 56, 150, 34
-MARGIN, TOP = 24, 96
+COL_W, ROW_H, NODE_W, NODE_H = 260, 56, 150, 34
+MARGIN, TOP, GUTTER = 24, 96, 100  # the gutter leaves room for arcs left of the first column
+MAX_BULGE = 90
 COLOURS = {"compatible": "#2e7d32", "breaks": "#c62828"}
 NODE_STYLE = {  # (fill, stroke, text)
     "latest": ("#e8f5e9", "#2e7d32", "#1b5e20"),
@@ -28,9 +29,9 @@ def render_graph_svg(graph: dict) -> str:
     pos = {}
     for ci, major in enumerate(majors):
         for ri, node in enumerate(columns[major]):
-            pos[node["version"]] = (MARGIN + 40 + ci * COL_W, TOP + 28 + ri * ROW_H)
+            pos[node["version"]] = (MARGIN + GUTTER + ci * COL_W, TOP + 28 + ri * ROW_H)
     rows = max((len(c) for c in columns.values()), default=0)
-    width = max(MARGIN * 2 + 80 + max(len(majors), 1) * COL_W, 560)
+    width = max(MARGIN * 2 + GUTTER + max(len(majors), 1) * COL_W, 640)
     height = TOP + 28 + max(rows, 1) * ROW_H + MARGIN
 
     out = [
@@ -52,7 +53,7 @@ def render_graph_svg(graph: dict) -> str:
         *_legend(MARGIN, MARGIN + 50),
     ]
     for ci, major in enumerate(majors):
-        x = MARGIN + 40 + ci * COL_W
+        x = MARGIN + GUTTER + ci * COL_W
         out.append(f'<text x="{x + NODE_W / 2}" y="{TOP + 14}" font-size="12" text-anchor="middle" '
                    f'fill="#424242">{escape(f"major {major}")}</text>')
     for edge in graph["edges"]:
@@ -85,7 +86,7 @@ def _edge(edge: dict, a: tuple[float, float], b: tuple[float, float]) -> str:
         # Same column: an arc beside the boxes, wider the further apart the versions are.
         side = -1 if declared else 1
         x = ax if declared else ax + NODE_W
-        bulge = side * (24 + min(abs(by - ay) / ROW_H, 8) * 10)
+        bulge = side * min(24 + abs(by - ay) / ROW_H * 8, MAX_BULGE)
         y1, y2 = ay + NODE_H / 2, by + NODE_H / 2
         d = f"M{x},{y1} C{x + bulge},{y1} {x + bulge},{y2} {x},{y2}"
     else:

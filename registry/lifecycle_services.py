@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
 from action_registry.diff import check_compatibility, incompatibilities, mode_directions
 from action_registry.document import Envelope, check_namespace
@@ -55,13 +54,12 @@ def version_deprecate(*, name: str, version: str, reason: str, successor: str | 
     reason = _reason(reason)
     row = _locked_version(name=name, version=version)
     succ = _successor(row=row, successor=successor) if successor else None
-    now = timezone.now()
+    entry = DeprecationEntry.objects.create(version=row, action=DeprecationAction.DEPRECATED, reason=reason,
+                                            successor=succ, actor=actor)
     dep = Deprecation.objects.filter(version=row).first() or Deprecation(version=row)
-    dep.reason, dep.successor, dep.deprecated_by, dep.deprecated_at = reason, succ, actor, now
+    dep.reason, dep.successor, dep.deprecated_by, dep.deprecated_at = reason, succ, actor, entry.created_at
     dep.full_clean(validate_unique=False)
     dep.save()
-    DeprecationEntry.objects.create(version=row, action=DeprecationAction.DEPRECATED, reason=reason,
-                                    successor=succ, actor=actor)
     subject = f"{row.action.name}@{row.version}"
     data = {"successor": succ.version if succ else None}
     audit_record(action="action.deprecate", actor=actor, target=subject, reason=reason, data=data, user=user)

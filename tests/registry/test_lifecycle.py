@@ -187,19 +187,25 @@ def test_reads_cost_no_extra_queries_when_deprecated(api, two_versions, trusted_
     for v in ("2.1.0", "2.2.0", "2.3.0"):
         publish(api, trusted_signer, v, WITH_REQUIRED_TIMEOUT)
 
-    def queries(path: str) -> int:
+    def queries(path: str) -> list[str]:
         with CaptureQueriesContext(connection) as ctx:
             assert api.get(path).status_code == 200
-        return len(ctx.captured_queries)
+        # Usage analytics flush a batch every few seconds during some read (savepoints, analytics
+        # tables); that is not what is measured here, the registry's own reads are.
+        return [q["sql"] for q in ctx.captured_queries
+                if (q["sql"] or "").startswith("SELECT") and "analytics_" not in q["sql"]]
 
-    plain = {p: queries(p) for p in (f"{BASE}/1.0.0", f"{BASE}/1.0.0/verify", "/v1/actions/ssh.exec")}
+    paths = (f"{BASE}/1.0.0", f"{BASE}/1.0.0/verify", "/v1/actions/ssh.exec")
+    plain = {p: queries(p) for p in paths}
     for v in ("1.0.0", "2.0.0", "2.1.0"):
         deprecate(api, version=v, successor="2.3.0")
-    assert {p: queries(p) for p in plain} == plain
+    for p in paths:
+        after = queries(p)
+        assert len(after) == len(plain[p]), (p, after, plain[p])
     # The version list costs the same however many versions there are.
     for v in ("2.4.0", "2.5.0"):
         publish(api, trusted_signer, v, WITH_REQUIRED_TIMEOUT)
-    assert queries("/v1/actions/ssh.exec") == plain["/v1/actions/ssh.exec"]
+    assert len(queries("/v1/actions/ssh.exec")) == len(plain["/v1/actions/ssh.exec"])
 
 
 def test_governance_team_deprecates_in_the_admin(admin_client, api, two_versions):
