@@ -43,9 +43,10 @@ def _stop(procs: list[subprocess.Popen]) -> None:
         proc.terminate()
     for proc in procs:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:  # daphne waits for lingering connections; nothing to keep here
             proc.kill()
+            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
