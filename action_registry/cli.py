@@ -235,7 +235,14 @@ def _fetch(ctx: Context) -> int:
         ctx.note(f"{record.name}@{record.version} {record.content_hash} signed by {record.signature.kid}"
                  f"{' (latest)' if record.latest else ''}; check it with: {PROG} verify {record.name} "
                  f"{record.version}")
+    if record.deprecation is not None:
+        _note_deprecated(ctx, record.name, record.version, record.deprecation.reason, record.deprecation.successor)
     return EXIT_OK
+
+
+def _note_deprecated(ctx: Context, name: str, version: str, reason: str | None, successor: str | None) -> None:
+    then = f"; successor: {PROG} fetch {name} {successor}" if successor else ""
+    ctx.note(f"{PROG}: warning: {name}@{version} is deprecated: {_one_line(reason or 'no reason given')}{then}")
 
 
 @command("verify", help="Verify a version locally: recompute its hash, check its signature with the key.",
@@ -265,6 +272,9 @@ def _verify(ctx: Context) -> int:
         claim = " (the registry claims it verifies)" if result.server_disagrees else ""
         ctx.note(f"{PROG}: NOT VERIFIED {result.name}@{result.version}: {result.reason}: "
                  f"{_one_line(result.message)}{claim}")
+    if result.deprecation and not ctx.json:
+        _note_deprecated(ctx, result.name, result.version, result.deprecation.get("reason"),
+                         result.deprecation.get("successor"))
     if result.verified and result.server_disagrees:
         ctx.note(f"{PROG}: note: the registry's own check says it does not verify ({result.key_status})")
     return EXIT_OK if result.verified else EXIT_VERIFY_FAILED

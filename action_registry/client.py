@@ -45,6 +45,8 @@ __all__ = [
     "ENV_API_KEY", "ENV_URL", "DEFAULT_URL", "RetryPolicy", "RegistryClient", "AsyncRegistryClient",
     "Signature", "ServerVerification", "VersionRecord", "ActionSummary", "ActionPage", "VersionSummary",
     "ActionDetail", "Key", "KeyList", "PublishResult", "LocalVerification", "PinnedKey", "verify_record",
+    "Deprecation", "DeprecationState", "VersionDiff", "CompatibilityGraph", "KeyChain", "InclusionProof",
+    "ConsistencyProof", "ServerVerifyResult",
 ]
 
 ENV_URL = "ACTION_REGISTRY_URL"
@@ -142,6 +144,27 @@ class ServerVerification:
 
 
 @dataclass(frozen=True)
+class Deprecation:
+    """Why a version is deprecated and what to use instead."""
+
+    reason: str
+    successor: str | None
+    at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Deprecation | None:
+        if not isinstance(data, Mapping):
+            return None
+        w = "deprecation"
+        return cls(reason=_opt(data, "reason", str, w) or "", successor=_opt(data, "successor", str, w),
+                   at=_time(data, "at", w))
+
+    def as_dict(self) -> dict:
+        return {"reason": self.reason, "successor": self.successor,
+                "at": self.at.isoformat().replace("+00:00", "Z") if self.at else None}
+
+
+@dataclass(frozen=True)
 class VersionRecord:
     """One published version: the document as signed, its signature, hash and publication facts."""
 
@@ -154,6 +177,11 @@ class VersionRecord:
     latest: bool
     verification: ServerVerification | None
     raw: dict = field(repr=False, compare=False)
+    deprecation: Deprecation | None = None
+
+    @property
+    def deprecated(self) -> bool:
+        return self.deprecation is not None
 
     @classmethod
     def from_json(cls, data: Any) -> VersionRecord:
@@ -164,7 +192,7 @@ class VersionRecord:
                    signature=Signature.from_json(_field(data, "signature", dict, w)),
                    published_at=_time(data, "published_at", w), latest=bool(data.get("latest", False)),
                    verification=ServerVerification.from_json(verification) if verification else None,
-                   raw=dict(data))
+                   raw=dict(data), deprecation=Deprecation.from_json(data.get("deprecation")))
 
     def envelope(self) -> dict:
         """The ``{"action", "signature"}`` envelope, e.g. to re-publish to another registry."""
@@ -221,6 +249,7 @@ class VersionSummary:
     latest: bool
     key_status: str
     raw: dict = field(repr=False, compare=False)
+    deprecation: Deprecation | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> VersionSummary:
@@ -228,7 +257,8 @@ class VersionSummary:
         return cls(version=_field(data, "version", str, w), content_hash=_field(data, "content_hash", str, w),
                    kid=_field(data, "kid", str, w), alg=_field(data, "alg", str, w),
                    published_at=_time(data, "published_at", w), latest=bool(data.get("latest", False)),
-                   key_status=_field(data, "key_status", str, w), raw=dict(data))
+                   key_status=_field(data, "key_status", str, w), raw=dict(data),
+                   deprecation=Deprecation.from_json(data.get("deprecation")))
 
 
 @dataclass(frozen=True)
@@ -316,6 +346,128 @@ class PublishResult:
 
 
 @dataclass(frozen=True)
+class DeprecationState:
+    """A version's deprecation now, and its history (deprecated, undeprecated, ...)."""
+
+    name: str
+    version: str
+    deprecation: Deprecation | None
+    history: list[dict]
+    raw: dict = field(repr=False, compare=False)
+
+    @property
+    def deprecated(self) -> bool:
+        return self.deprecation is not None
+
+    @classmethod
+    def from_json(cls, data: Any) -> DeprecationState:
+        w = "deprecation state"
+        deprecation = Deprecation.from_json(data.get("deprecation")) if data.get("deprecated") else None
+        return cls(name=_field(data, "name", str, w), version=_field(data, "version", str, w),
+                   deprecation=deprecation, history=list(_opt(data, "history", list, w) or []), raw=dict(data))
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """What changed between two versions' schemas, and whether it breaks callers."""
+
+    name: str
+    from_version: str
+    to_version: str
+    breaking: bool
+    implied_bump: str | None
+    compatibility: dict
+    changes: list[dict]
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> VersionDiff:
+        w = "diff"
+        summary = _field(data, "summary", dict, w)
+        return cls(name=_field(data, "name", str, w), from_version=_field(data, "from", str, w),
+                   to_version=_field(data, "to", str, w), breaking=bool(summary.get("breaking")),
+                   implied_bump=_opt(summary, "implied_bump", str, w),
+                   compatibility=dict(_opt(data, "compatibility", dict, w) or {}),
+                   changes=list(_field(data, "changes", list, w)), raw=dict(data))
+
+
+@dataclass(frozen=True)
+class CompatibilityGraph:
+    """Every version of an action as a node (status, deprecation, declared compatibility) under a mode."""
+
+    name: str
+    mode: str | None
+    latest_version: str | None
+    nodes: list[dict]
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> CompatibilityGraph:
+        w = "compatibility graph"
+        return cls(name=_field(data, "name", str, w), mode=_opt(data, "mode", str, w),
+                   latest_version=_opt(data, "latest_version", str, w),
+                   nodes=list(_opt(data, "nodes", list, w) or []), raw=dict(data))
+
+
+@dataclass(frozen=True)
+class KeyChain:
+    """A key's delegation chain up to its root (leaf first), and the registry's verdict on it."""
+
+    kid: str
+    valid: bool
+    reason: str | None
+    failed_kid: str | None
+    keys: list[Key]
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> KeyChain:
+        w = "key chain"
+        return cls(kid=_field(data, "kid", str, w), valid=bool(data.get("valid")), reason=_opt(data, "reason", str, w),
+                   failed_kid=_opt(data, "failed_kid", str, w),
+                   keys=[Key.from_json(k) for k in _field(data, "keys", list, w)], raw=dict(data))
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """RFC 6962 audit path of one log entry in a tree of ``tree_size`` leaves (hashes hex)."""
+
+    leaf_index: int
+    leaf_hash: str
+    tree_size: int
+    root_hash: str
+    hashes: list[str]
+    entry: dict | None
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> InclusionProof:
+        w = "inclusion proof"
+        return cls(leaf_index=_field(data, "leaf_index", int, w), leaf_hash=_field(data, "leaf_hash", str, w),
+                   tree_size=_field(data, "tree_size", int, w), root_hash=_field(data, "root_hash", str, w),
+                   hashes=list(_field(data, "hashes", list, w)), entry=_opt(data, "entry", dict, w), raw=dict(data))
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """RFC 6962 proof that the tree of size ``first`` is a prefix of the tree of size ``second``."""
+
+    first: int
+    second: int
+    first_root: str
+    second_root: str
+    hashes: list[str]
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ConsistencyProof:
+        w = "consistency proof"
+        return cls(first=_field(data, "first", int, w), second=_field(data, "second", int, w),
+                   first_root=_field(data, "first_root", str, w), second_root=_field(data, "second_root", str, w),
+                   hashes=list(_field(data, "hashes", list, w)), raw=dict(data))
+
+
+@dataclass(frozen=True)
 class PinnedKey:
     """A public key the caller trusts out of band; verification then ignores the registry's key."""
 
@@ -350,6 +502,7 @@ class LocalVerification:
     server_verified: bool | None = None
     checks: list[str] = field(default_factory=list)
     document: dict | None = field(default=None, repr=False)
+    deprecation: dict | None = None  # reported by the registry (not a validity question)
 
     @property
     def server_disagrees(self) -> bool:
@@ -359,7 +512,8 @@ class LocalVerification:
         return {"verified": self.verified, "name": self.name, "version": self.version, "reason": self.reason,
                 "message": self.message, "content_hash": self.content_hash, "kid": self.kid, "alg": self.alg,
                 "key_status": self.key_status, "key_source": self.key_source,
-                "server_verified": self.server_verified, "checks": list(self.checks)}
+                "server_verified": self.server_verified, "checks": list(self.checks),
+                "deprecation": self.deprecation}
 
 
 # --- verification (pure: no I/O) ------------------------------------------------------------------
@@ -385,8 +539,9 @@ def verify_record(raw_record: bytes, *, name: str, version: str, key: Key | None
     facts: dict[str, Any] = {"name": name, "version": version, "key_source": "pinned" if pinned else "registry"}
     try:
         _verify_steps(raw_record, name=name, version=version, key=key, pinned=pinned, checks=checks, facts=facts)
-        if pinned is None and chain is not None:
-            _verify_chain(raw_record, chain, name=name, checks=checks, facts=facts)
+        # A delegated key is only as good as its chain: without one it does not verify (a root needs none).
+        if pinned is None and (chain is not None or (key is not None and key.parent_kid)):
+            _verify_chain(raw_record, chain or {}, name=name, checks=checks, facts=facts)
     except _Refused as refused:
         return LocalVerification(verified=False, reason=refused.reason, message=refused.message, checks=checks,
                                  **facts)
@@ -405,6 +560,8 @@ def _verify_steps(raw: bytes, *, name: str, version: str, key: Key | None, pinne
     verification = record.get("verification")
     if isinstance(verification, dict) and isinstance(verification.get("verified"), bool):
         facts["server_verified"] = verification["verified"]
+    if record.get("deprecated") and isinstance(record.get("deprecation"), dict):
+        facts["deprecation"] = record["deprecation"]
     document = record["action"]
     facts["document"] = document
     checks.append("record parsed strictly (no duplicate keys, safe numbers)")
@@ -537,6 +694,13 @@ def _raw(body: bytes, status: int) -> bytes:
     return body
 
 
+def _json_body(value: Mapping[str, Any] | bytes | str) -> bytes:
+    """A mapping is serialised; bytes and text are sent exactly as given (the server canonicalises)."""
+    if isinstance(value, Mapping):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
 class _ops:  # noqa: N801 - a namespace of flows, not a class to instantiate
     """One flow per operation of the REST API; both clients run exactly these."""
 
@@ -575,10 +739,7 @@ class _ops:  # noqa: N801 - a namespace of flows, not a class to instantiate
 
     @staticmethod
     def publish(envelope: Mapping[str, Any] | bytes | str) -> Flow[PublishResult]:
-        if isinstance(envelope, Mapping):
-            body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        else:
-            body = envelope.encode("utf-8") if isinstance(envelope, str) else bytes(envelope)
+        body = _json_body(envelope)
 
         def parse(data: bytes, status: int) -> PublishResult:
             return PublishResult(record=VersionRecord.from_json(_parse_body(data)), created=status == 201)
@@ -593,6 +754,79 @@ class _ops:  # noqa: N801 - a namespace of flows, not a class to instantiate
     def get_key(kid: str, alg: str | None = None) -> Flow[Key]:
         params = {"alg": alg} if alg else None
         return (yield Call("GET", f"/v1/keys/{_seg(kid)}", _json_parser(Key.from_json), params=params))
+
+    @staticmethod
+    def get_key_chain(kid: str, alg: str | None = None) -> Flow[KeyChain]:
+        params = {"alg": alg} if alg else None
+        return (yield Call("GET", f"/v1/keys/{_seg(kid)}/chain", _json_parser(KeyChain.from_json), params=params))
+
+    @staticmethod
+    def submit_delegation(envelope: Mapping[str, Any]) -> Flow[Key]:
+        return (yield Call("POST", "/v1/keys", _json_parser(Key.from_json), body=_json_body(envelope), auth=True))
+
+    @staticmethod
+    def rotate_key(old_kid: str, certificate: Mapping[str, Any]) -> Flow[Key]:
+        body = _json_body({"old_kid": old_kid, "certificate": certificate})
+        return (yield Call("POST", "/v1/keys/rotate", _json_parser(Key.from_json), body=body, auth=True))
+
+    @staticmethod
+    def revoke_key(kid: str, envelope: Mapping[str, Any]) -> Flow[Key]:
+        return (yield Call("POST", f"/v1/keys/{_seg(kid)}/revoke", _json_parser(Key.from_json),
+                           body=_json_body(envelope), auth=True))
+
+    @staticmethod
+    def list_revocations() -> Flow[dict]:
+        return (yield Call("GET", "/v1/revocations", _json_parser(dict)))
+
+    @staticmethod
+    def get_deprecation(name: str, version: str) -> Flow[DeprecationState]:
+        return (yield Call("GET", f"/v1/actions/{_seg(name)}/versions/{_seg(version)}/deprecation",
+                           _json_parser(DeprecationState.from_json)))
+
+    @staticmethod
+    def deprecate(name: str, version: str, *, reason: str, successor: str | None = None) -> Flow[DeprecationState]:
+        body = _json_body({"reason": reason, "successor": successor})
+        return (yield Call("POST", f"/v1/actions/{_seg(name)}/versions/{_seg(version)}/deprecate",
+                           _json_parser(DeprecationState.from_json), body=body, auth=True))
+
+    @staticmethod
+    def undeprecate(name: str, version: str, *, reason: str) -> Flow[DeprecationState]:
+        return (yield Call("POST", f"/v1/actions/{_seg(name)}/versions/{_seg(version)}/undeprecate",
+                           _json_parser(DeprecationState.from_json), body=_json_body({"reason": reason}), auth=True))
+
+    @staticmethod
+    def diff(name: str, from_version: str, to_version: str) -> Flow[VersionDiff]:
+        return (yield Call("GET", f"/v1/actions/{_seg(name)}/diff", _json_parser(VersionDiff.from_json),
+                           params={"from": from_version, "to": to_version}))
+
+    @staticmethod
+    def compatibility(name: str) -> Flow[CompatibilityGraph]:
+        return (yield Call("GET", f"/v1/actions/{_seg(name)}/compatibility",
+                           _json_parser(CompatibilityGraph.from_json), params={"format": "json"}))
+
+    @staticmethod
+    def get_log_key() -> Flow[dict]:
+        return (yield Call("GET", "/v1/log/key", _json_parser(dict)))
+
+    @staticmethod
+    def get_log_checkpoint() -> Flow[str]:
+        return (yield Call("GET", "/v1/log/checkpoint", lambda body, status: body.decode("utf-8")))
+
+    @staticmethod
+    def get_inclusion_proof(*, tree_size: int | None = None, leaf_hash: str | None = None,
+                            subject: str | None = None, kind: str | None = None) -> Flow[InclusionProof]:
+        params = {"tree_size": tree_size, "leaf_hash": leaf_hash, "subject": subject, "kind": kind}
+        return (yield Call("GET", "/v1/log/proof/inclusion", _json_parser(InclusionProof.from_json),
+                           params={k: v for k, v in params.items() if v is not None}))
+
+    @staticmethod
+    def get_consistency_proof(first: int, second: int) -> Flow[ConsistencyProof]:
+        return (yield Call("GET", "/v1/log/proof/consistency", _json_parser(ConsistencyProof.from_json),
+                           params={"first": first, "second": second}))
+
+    @staticmethod
+    def get_log_entries(start: int, end: int) -> Flow[dict]:
+        return (yield Call("GET", "/v1/log/entries", _json_parser(dict), params={"start": start, "end": end}))
 
     @staticmethod
     def openapi() -> Flow[dict]:
@@ -621,10 +855,9 @@ class _ops:  # noqa: N801 - a namespace of flows, not a class to instantiate
         chain = None
         if key is not None:
             try:
-                chain = yield Call("GET", f"/v1/keys/{_seg(key.kid)}/chain", _json_parser(lambda value: value),
-                                   params={"alg": key.alg})
+                chain = (yield from _ops.get_key_chain(key.kid, key.alg)).raw
             except (NotFoundError, InvalidResponseError):
-                chain = None
+                chain = None  # verify_record refuses a delegated key without its chain
         return verify_record(raw, name=name, version=version, key=key, pinned=pinned, chain=chain)
 
 
@@ -804,6 +1037,69 @@ class RegistryClient(_BaseClient):
         """One public key."""
         return self._drive(_ops.get_key(kid, alg))
 
+    def get_key_chain(self, kid: str, alg: str | None = None) -> KeyChain:
+        """A key's delegation chain up to its root, with the registry's verdict (``verify`` re-checks it)."""
+        return self._drive(_ops.get_key_chain(kid, alg))
+
+    def submit_delegation(self, envelope: Mapping[str, Any]) -> Key:
+        """Submit a delegation certificate ``{certificate, signature}`` (pending until reviewed)."""
+        return self._drive(_ops.submit_delegation(envelope))
+
+    def rotate_key(self, old_kid: str, certificate: Mapping[str, Any]) -> Key:
+        """Replace ``old_kid`` with the key a certificate introduces."""
+        return self._drive(_ops.rotate_key(old_kid, certificate))
+
+    def revoke_key(self, kid: str, envelope: Mapping[str, Any]) -> Key:
+        """Revoke a key with a ``{revocation, signature}`` request signed higher up its chain."""
+        return self._drive(_ops.revoke_key(kid, envelope))
+
+    def list_revocations(self) -> dict:
+        """The signed revocation list."""
+        return self._drive(_ops.list_revocations())
+
+    def get_deprecation(self, name: str, version: str) -> DeprecationState:
+        """Whether a version is deprecated, why, its successor, and the history."""
+        return self._drive(_ops.get_deprecation(name, version))
+
+    def deprecate(self, name: str, version: str, *, reason: str, successor: str | None = None
+                  ) -> DeprecationState:
+        """Deprecate a version (needs an API key for its namespace); it stays fetchable."""
+        return self._drive(_ops.deprecate(name, version, reason=reason, successor=successor))
+
+    def undeprecate(self, name: str, version: str, *, reason: str) -> DeprecationState:
+        """Lift a deprecation."""
+        return self._drive(_ops.undeprecate(name, version, reason=reason))
+
+    def diff(self, name: str, from_version: str, to_version: str) -> VersionDiff:
+        """Schema changes between two versions, classified breaking or not."""
+        return self._drive(_ops.diff(name, from_version, to_version))
+
+    def compatibility(self, name: str) -> CompatibilityGraph:
+        """The action's compatibility graph (JSON form)."""
+        return self._drive(_ops.compatibility(name))
+
+    def get_log_key(self) -> dict:
+        """The transparency log's public key (name, origin, verifier key)."""
+        return self._drive(_ops.get_log_key())
+
+    def get_log_checkpoint(self) -> str:
+        """The latest signed checkpoint (signed-note text)."""
+        return self._drive(_ops.get_log_checkpoint())
+
+    def get_inclusion_proof(self, *, tree_size: int | None = None, leaf_hash: str | None = None,
+                            subject: str | None = None, kind: str | None = None) -> InclusionProof:
+        """Inclusion proof of a log entry (by leaf hash, or by subject such as ``name@version``)."""
+        return self._drive(_ops.get_inclusion_proof(tree_size=tree_size, leaf_hash=leaf_hash, subject=subject,
+                                                    kind=kind))
+
+    def get_consistency_proof(self, first: int, second: int) -> ConsistencyProof:
+        """Proof that the log of size ``first`` is a prefix of the log of size ``second``."""
+        return self._drive(_ops.get_consistency_proof(first, second))
+
+    def get_log_entries(self, start: int, end: int) -> dict:
+        """Log entries ``[start, end)``."""
+        return self._drive(_ops.get_log_entries(start, end))
+
     def openapi(self) -> dict:
         """The registry's OpenAPI document."""
         return self._drive(_ops.openapi())
@@ -901,6 +1197,69 @@ class AsyncRegistryClient(_BaseClient):
     async def get_key(self, kid: str, alg: str | None = None) -> Key:
         """One public key."""
         return await self._drive(_ops.get_key(kid, alg))
+
+    async def get_key_chain(self, kid: str, alg: str | None = None) -> KeyChain:
+        """A key's delegation chain up to its root, with the registry's verdict (``verify`` re-checks it)."""
+        return await self._drive(_ops.get_key_chain(kid, alg))
+
+    async def submit_delegation(self, envelope: Mapping[str, Any]) -> Key:
+        """Submit a delegation certificate ``{certificate, signature}`` (pending until reviewed)."""
+        return await self._drive(_ops.submit_delegation(envelope))
+
+    async def rotate_key(self, old_kid: str, certificate: Mapping[str, Any]) -> Key:
+        """Replace ``old_kid`` with the key a certificate introduces."""
+        return await self._drive(_ops.rotate_key(old_kid, certificate))
+
+    async def revoke_key(self, kid: str, envelope: Mapping[str, Any]) -> Key:
+        """Revoke a key with a ``{revocation, signature}`` request signed higher up its chain."""
+        return await self._drive(_ops.revoke_key(kid, envelope))
+
+    async def list_revocations(self) -> dict:
+        """The signed revocation list."""
+        return await self._drive(_ops.list_revocations())
+
+    async def get_deprecation(self, name: str, version: str) -> DeprecationState:
+        """Whether a version is deprecated, why, its successor, and the history."""
+        return await self._drive(_ops.get_deprecation(name, version))
+
+    async def deprecate(self, name: str, version: str, *, reason: str, successor: str | None = None
+                        ) -> DeprecationState:
+        """Deprecate a version (needs an API key for its namespace); it stays fetchable."""
+        return await self._drive(_ops.deprecate(name, version, reason=reason, successor=successor))
+
+    async def undeprecate(self, name: str, version: str, *, reason: str) -> DeprecationState:
+        """Lift a deprecation."""
+        return await self._drive(_ops.undeprecate(name, version, reason=reason))
+
+    async def diff(self, name: str, from_version: str, to_version: str) -> VersionDiff:
+        """Schema changes between two versions, classified breaking or not."""
+        return await self._drive(_ops.diff(name, from_version, to_version))
+
+    async def compatibility(self, name: str) -> CompatibilityGraph:
+        """The action's compatibility graph (JSON form)."""
+        return await self._drive(_ops.compatibility(name))
+
+    async def get_log_key(self) -> dict:
+        """The transparency log's public key (name, origin, verifier key)."""
+        return await self._drive(_ops.get_log_key())
+
+    async def get_log_checkpoint(self) -> str:
+        """The latest signed checkpoint (signed-note text)."""
+        return await self._drive(_ops.get_log_checkpoint())
+
+    async def get_inclusion_proof(self, *, tree_size: int | None = None, leaf_hash: str | None = None,
+                            subject: str | None = None, kind: str | None = None) -> InclusionProof:
+        """Inclusion proof of a log entry (by leaf hash, or by subject such as ``name@version``)."""
+        return await self._drive(_ops.get_inclusion_proof(tree_size=tree_size, leaf_hash=leaf_hash, subject=subject,
+                                                    kind=kind))
+
+    async def get_consistency_proof(self, first: int, second: int) -> ConsistencyProof:
+        """Proof that the log of size ``first`` is a prefix of the log of size ``second``."""
+        return await self._drive(_ops.get_consistency_proof(first, second))
+
+    async def get_log_entries(self, start: int, end: int) -> dict:
+        """Log entries ``[start, end)``."""
+        return await self._drive(_ops.get_log_entries(start, end))
 
     async def openapi(self) -> dict:
         """The registry's OpenAPI document."""

@@ -52,6 +52,7 @@ Kid = Annotated[str | None, Field(description="Only actions signed by this key i
 Limit = Annotated[int, Field(description="How many results to return (1-50).", ge=1, le=50)]
 Offset = Annotated[int, Field(description="Index of the first result, for the next page.", ge=0)]
 
+MAX_CHANGES = 100  # a diff's change list is cut here to keep the tool result small
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 
 
@@ -103,10 +104,20 @@ def _record_out(record: VersionRecord, versions: list[str] | None = None) -> dic
            "next_call": _call("action_registry_verify", name=record.name, version=record.version)}
     if versions is not None:
         out["versions"] = versions
-    for extra in ("deprecation", "deprecated", "successor"):  # present once the registry reports them
-        if extra in record.raw:
-            out[extra] = record.raw[extra]
+    if record.deprecation is not None:
+        _mark_deprecated(out, record.name, record.version, record.deprecation.as_dict())
     return out
+
+
+def _mark_deprecated(out: dict, name: str, version: str, deprecation: dict) -> None:
+    """A deprecated version is still served (pinned callers need it), with the way forward on top."""
+    successor = deprecation.get("successor")
+    out["deprecated"] = True
+    out["deprecation"] = deprecation
+    out["warning"] = (f"{name}@{version} is deprecated: {deprecation.get('reason') or 'no reason given'}"
+                      + (f"; use {successor} instead" if successor else ""))
+    if successor:
+        out["next_call"] = _call("action_registry_fetch", name=name, version=successor)
 
 
 def _verification_out(result: LocalVerification) -> dict:
@@ -116,6 +127,8 @@ def _verification_out(result: LocalVerification) -> dict:
     else:
         out["suggestion"] = ("Do not run this action: it does not verify. Tell the user which check failed "
                              f"({result.reason}); fetch another version with action_registry_fetch if one verifies.")
+    if result.deprecation:
+        _mark_deprecated(out, result.name, result.version, result.deprecation)
     return out
 
 
@@ -294,6 +307,49 @@ class Tools:
         return await self.guarded(run, name=name, publishing=True)
 
 
+    async def _latest(self, name: str) -> tuple[str, list[str]]:
+        detail = await self.client.get_action(name)
+        if not detail.latest_version:
+            raise NotFoundError(f"{name} has no released version", code="version_not_found", status=404,
+                                details={"versions": detail.version_numbers})
+        return detail.latest_version, detail.version_numbers
+
+    async def deprecation(self, name: str, version: str | None) -> dict | CallToolResult:
+        async def run() -> dict:
+            target = version or (await self._latest(name))[0]
+            state = await self.client.get_deprecation(name, target)
+            out: dict[str, Any] = {"name": state.name, "version": state.version, "deprecated": state.deprecated,
+                                   "history": state.history[-10:]}
+            if state.deprecation is not None:
+                _mark_deprecated(out, state.name, state.version, state.deprecation.as_dict())
+            else:
+                out["next_call"] = _call("action_registry_verify", name=state.name, version=state.version)
+            return out
+        return await self.guarded(run, name=name, version=version)
+
+    async def diff(self, name: str, from_version: str, to_version: str | None) -> dict | CallToolResult:
+        async def run() -> dict:
+            target = to_version or (await self._latest(name))[0]
+            diff = await self.client.diff(name, from_version, target)
+            shown = diff.changes[:MAX_CHANGES]
+            out = {"name": diff.name, "from": diff.from_version, "to": diff.to_version, "breaking": diff.breaking,
+                   "implied_bump": diff.implied_bump, "compatibility": diff.compatibility,
+                   "summary": diff.raw.get("summary"), "changes": shown}
+            if len(diff.changes) > len(shown):
+                out["changes_omitted"] = len(diff.changes) - len(shown)
+            return out
+        return await self.guarded(run, name=name, version=to_version or from_version)
+
+    async def compatibility(self, name: str) -> dict | CallToolResult:
+        async def run() -> dict:
+            graph = await self.client.compatibility(name)
+            nodes = [{k: node.get(k) for k in ("version", "status", "latest", "deprecated", "deprecation",
+                                               "declared") if k in node} for node in graph.nodes]
+            return {"name": graph.name, "mode": graph.mode, "latest_version": graph.latest_version,
+                    "versions": nodes, "edges": graph.raw.get("edges", [])}
+        return await self.guarded(run, name=name)
+
+
 def build_server(connection: RegistryConnection | None = None) -> MCPServer:
     """The MCPServer with its tools registered (no transport started)."""
     connection = connection or RegistryConnection()
@@ -341,6 +397,30 @@ def build_server(connection: RegistryConnection | None = None) -> MCPServer:
         active (or rotated) and covers the name, and check the signature. Returns `verified` (true/false),
         `reason` when false (e.g. content_hash_mismatch, signature_invalid, key_revoked) and the checks made."""
         return await tools.verify(name, version)  # type: ignore[return-value]
+
+    @server.tool(name="action_registry_deprecation", title="Deprecation of a version", annotations=READ_ONLY)
+    async def action_registry_deprecation(name: Name, version: OptionalVersion = None) -> dict[str, Any]:
+        """Whether an action version is deprecated, why, which version replaces it (`successor`) and the history of
+        deprecations. Without `version`, the latest release. When a successor exists, `next_call` fetches it."""
+        return await tools.deprecation(name, version)  # type: ignore[return-value]
+
+    @server.tool(name="action_registry_diff", title="Compare two versions", annotations=READ_ONLY)
+    async def action_registry_diff(
+        name: Name,
+        from_version: Annotated[str, Field(description="The version you use now, e.g. `1.0.0`.", max_length=100)],
+        to_version: OptionalVersion = None,
+    ) -> dict[str, Any]:
+        """What changed in the input and output schemas between two versions of an action, each change classified
+        breaking or not, whether callers of `from_version` stay compatible, and the SemVer bump the changes imply.
+        Without `to_version`, compares with the latest release. Use it before upgrading."""
+        return await tools.diff(name, from_version, to_version)  # type: ignore[return-value]
+
+    @server.tool(name="action_registry_compatibility", title="Compatibility of all versions", annotations=READ_ONLY)
+    async def action_registry_compatibility(name: Name) -> dict[str, Any]:
+        """Every version of an action with its status (latest, deprecated, ...), its successor when deprecated, and
+        the compatibility declared or detected between versions under the namespace's compatibility mode. Use it to
+        choose a version; then action_registry_diff for the details of one upgrade."""
+        return await tools.compatibility(name)  # type: ignore[return-value]
 
     @server.tool(name="action_registry_publish", title="Publish a signed action",
                  annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,

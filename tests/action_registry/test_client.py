@@ -267,3 +267,51 @@ def test_key_status_scope_and_alg_are_checked_locally(record_and_key):
     assert confused.reason == "alg_mismatch"
     assert _verify(raw, None).reason == "unknown_kid"
     assert verify_record(raw, name="files.move", version="1.1.0", key=key).reason == "record_mismatch"
+
+
+# --- lifecycle, key chain and transparency log operations -----------------------------------------------
+
+def test_lifecycle_chain_and_log_operations(live_registry):
+    from action_registry import merkle
+
+    name = "clienttest.lifecycle"
+    live_registry.publish_seed(name, "1.0.0")
+    live_registry.publish_seed(name, "1.1.0", "Move a file; refuses to overwrite unless told to.")
+    with live_registry.client() as client:
+        state = client.deprecate(name, "1.0.0", reason="Superseded by 1.1.0.", successor="1.1.0")
+        assert state.deprecated and state.deprecation.successor == "1.1.0"
+        assert client.get_version(name, "1.0.0").deprecation.reason == "Superseded by 1.1.0."
+        assert client.get_action(name).versions[0].deprecation is not None
+        assert client.get_deprecation(name, "1.0.0").history[-1]["action"] == "deprecated"
+        verdict = client.verify(name, "1.0.0")
+        assert verdict.verified and verdict.deprecation["successor"] == "1.1.0"  # deprecated is not invalid
+
+        diff = client.diff(name, "1.0.0", "1.1.0")
+        assert (diff.from_version, diff.to_version) == ("1.0.0", "1.1.0") and diff.breaking is False
+        graph = client.compatibility(name)
+        assert {n["version"] for n in graph.nodes} == {"1.0.0", "1.1.0"} and graph.latest_version == "1.1.0"
+
+        chain = client.get_key_chain(SEED_KID)
+        assert chain.valid and [k.kid for k in chain.keys] == [SEED_KID] and chain.keys[0].role == "root"
+        assert any(c.startswith("delegation chain") for c in verdict.checks)
+
+        proof = client.get_inclusion_proof(subject=f"{name}@1.0.0")
+        merkle.verify_inclusion(proof.leaf_index, proof.tree_size, bytes.fromhex(proof.leaf_hash),
+                                [bytes.fromhex(h) for h in proof.hashes], bytes.fromhex(proof.root_hash))
+        first = client.get_inclusion_proof(subject="files.move@1.0.0")
+        consistency = client.get_consistency_proof(first.leaf_index + 1, proof.tree_size)
+        assert consistency.first < consistency.second
+        merkle.verify_consistency(consistency.first, consistency.second, [bytes.fromhex(h) for h in consistency.hashes],
+                                  bytes.fromhex(consistency.first_root), bytes.fromhex(consistency.second_root))
+        assert client.get_log_checkpoint().startswith(client.get_log_key()["origin"])
+        assert client.get_log_entries(0, 1)["entries"]
+
+        lifted = client.undeprecate(name, "1.0.0", reason="1.1.0 was rolled back.")
+        assert not lifted.deprecated and client.get_version(name, "1.0.0").deprecation is None
+
+
+def test_a_delegated_key_without_its_chain_does_not_verify(record_and_key):
+    raw, key = record_and_key
+    delegated = key.__class__(**{**key.__dict__, "role": "signing", "parent_kid": "some-org-key"})
+    result = _verify(raw, delegated)
+    assert not result.verified and result.reason == "chain_unavailable"

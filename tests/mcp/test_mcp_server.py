@@ -15,7 +15,8 @@ from tests.live_registry import BIN, SEED_KID, Proxy, free_port, live_registry_f
 
 MCP = str(BIN / "action-registry-mcp")
 TOOLS = {"action_registry_discover", "action_registry_search", "action_registry_fetch", "action_registry_verify",
-         "action_registry_publish"}
+         "action_registry_publish", "action_registry_deprecation", "action_registry_diff",
+         "action_registry_compatibility"}
 
 
 def stdio(env: dict) -> Client:
@@ -31,6 +32,10 @@ def test_stdio_session_lists_and_calls_every_tool(live_registry):
     envelope = sign_document(make_doc("mcptest.publish", "1.0.0"), live_registry.seed_key, SEED_KID)
     conflicting = sign_document(make_doc("mcptest.publish", "1.0.0", "Other bytes, same version."),
                                 live_registry.seed_key, SEED_KID)
+    live_registry.publish_seed("mcptest.lifecycle", "1.0.0")
+    live_registry.publish_seed("mcptest.lifecycle", "2.0.0", "Move a file (2.0.0: destination must not exist).")
+    with live_registry.client() as client:
+        client.deprecate("mcptest.lifecycle", "1.0.0", reason="Use 2.0.0.", successor="2.0.0")
 
     async def session():
         out = {}
@@ -48,6 +53,12 @@ def test_stdio_session_lists_and_calls_every_tool(live_registry):
             out["bad_name"] = await call(client, "action_registry_fetch", name="files.mvoe")
             out["bad_verify"] = await call(client, "action_registry_verify", name="files.move", version="3.0.0")
             out["bad_args"] = await call(client, "action_registry_fetch", name="Not A Name")
+            out["deprecated_fetch"] = await call(client, "action_registry_fetch", name="mcptest.lifecycle",
+                                                 version="1.0.0")
+            out["deprecation"] = await call(client, "action_registry_deprecation", name="mcptest.lifecycle",
+                                            version="1.0.0")
+            out["diff"] = await call(client, "action_registry_diff", name="mcptest.lifecycle", from_version="1.0.0")
+            out["compatibility"] = await call(client, "action_registry_compatibility", name="mcptest.lifecycle")
             # Following the suggestion works: the error names the next call.
             next_call = out["bad_version"][1]["next_call"]
             out["followed"] = await call(client, next_call["tool"], **next_call["arguments"])
@@ -66,8 +77,8 @@ def test_stdio_session_lists_and_calls_every_tool(live_registry):
     assert tools["action_registry_publish"].annotations.read_only_hint is False
 
     is_error, found, _ = out["search"]
-    assert not is_error and found["items"][0]["name"] == "files.move"
-    assert found["next_call"] == {"tool": "action_registry_fetch", "arguments": {"name": "files.move"}}
+    assert not is_error and "files.move" in [i["name"] for i in found["items"]]
+    assert found["next_call"] == {"tool": "action_registry_fetch", "arguments": {"name": found["items"][0]["name"]}}
     is_error, browsed, _ = out["discover"]
     assert not is_error and browsed["items"][0]["name"].startswith("files.")
     assert browsed["next_page"]["arguments"]["offset"] == 1
@@ -99,6 +110,18 @@ def test_stdio_session_lists_and_calls_every_tool(live_registry):
 
     assert out["bad_verify"][0] and out["bad_verify"][1]["error"] == "version_not_found"
     assert out["bad_args"][0] and "name" in out["bad_args"][2]
+
+    is_error, old, _ = out["deprecated_fetch"]
+    assert not is_error and old["deprecated"] is True and "Use 2.0.0." in old["warning"]
+    assert old["next_call"] == {"tool": "action_registry_fetch",
+                                "arguments": {"name": "mcptest.lifecycle", "version": "2.0.0"}}
+    is_error, deprecation, _ = out["deprecation"]
+    assert not is_error and deprecation["deprecation"]["successor"] == "2.0.0" and deprecation["history"]
+    is_error, diff, _ = out["diff"]
+    assert not is_error and (diff["from"], diff["to"]) == ("1.0.0", "2.0.0") and "breaking" in diff
+    is_error, graph, _ = out["compatibility"]
+    assert not is_error and [v["version"] for v in graph["versions"]] == ["1.0.0", "2.0.0"]
+    assert graph["versions"][0]["deprecated"] is True
 
 
 def test_verification_is_local_and_publish_needs_a_key(live_registry):
