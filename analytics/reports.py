@@ -101,7 +101,8 @@ def report_charts(data: dict) -> list[str]:
 def report_generate(*, namespace: str, period: str, now: datetime | None = None,
                     schedule: ReportSchedule | None = None) -> Report:
     """Generate (or regenerate: same namespace, period and minute give the same row) one report."""
-    end = (now or timezone.now()).replace(second=0, microsecond=0)
+    # The window ends at the next whole minute: regenerating within the minute updates the same report.
+    end = (now or timezone.now()).replace(second=0, microsecond=0) + timedelta(minutes=1)
     data = json.loads(json.dumps(report_data(namespace=namespace, period=period, end=end), default=str))
     report, _ = Report.objects.update_or_create(
         namespace=namespace, period=period, period_end=end,

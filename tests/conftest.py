@@ -193,3 +193,4 @@ def registry_server(transactional_db):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        proc.stderr.close()  # an unclosed pipe is a ResourceWarning, an error under the suite's settings
