@@ -116,7 +116,9 @@ class UpstreamClient:
         body = self._json(f"/v1/keys/{quote(kid, safe='')}/chain", {"alg": alg}, allow_missing=True)
         if body is None:
             return None
-        return body.get("chain", body.get("items")) if isinstance(body, dict) else body
+        if not isinstance(body, dict):
+            return None
+        return body.get("keys") or body.get("chain") or None  # GET /v1/keys/{kid}/chain answers {"keys": [...]}
 
 
 def _wanted(name: str, namespaces: list[str]) -> bool:
