@@ -55,13 +55,14 @@ GLOBAL_ERROR_DESCRIPTIONS = {
 SECURITY_DESCRIPTION = ("API key issued by the registry's operators (`manage.py create_api_key`), scoped to "
                         "namespace prefixes. Send `Authorization: Bearer <api key>`. Reads need no key.")
 
-# The Custom GPT action set: read-only operations an assistant needs to find, inspect and verify actions.
-# Publishing is left out on purpose (a GPT cannot hold the publisher's private key).
+# The Custom GPT action set: operations an assistant needs to find, inspect and verify actions, none of which
+# needs an API key or changes anything. Left out on purpose: publishing (a GPT cannot hold the publisher's
+# private key), every write, and the agent endpoints (they need an agent's key; negotiate records a run).
 GPT_OPERATIONS: tuple[str, ...] = (
     "discoverActions", "getAction", "getActionVersion", "verifyActionVersion", "getActionByHash",
     "getActionVersionDeprecation", "diffActionVersions", "getCompositePlan", "getActionStats",
     "getActionRecommendation", "listKeys", "getKey", "getKeyChain", "listRevocations", "listNamespaces",
-    "listPolicies", "getChannel", "evaluatePolicy", "listCapabilities", "negotiate",
+    "listPolicies", "getChannel", "evaluatePolicy",
 )
 GPT_MAX_OPERATIONS = 30
 GPT_SUMMARY_MAX = 300
@@ -356,11 +357,11 @@ def gpt_schema(full: dict, *, operation_ids: tuple[str, ...] = GPT_OPERATIONS) -
         for param in op.get("parameters", []):
             if "description" in param:
                 param["description"] = _shorten(param["description"], GPT_PARAMETER_DESCRIPTION_MAX)
+        if op.get("security"):
+            continue  # the GPT action set is keyless (tests/api/test_openapi.py notices a dropped operation)
         if method != "get":
-            op["x-openai-isConsequential"] = False  # evaluations and negotiations change nothing
+            op["x-openai-isConsequential"] = False  # a policy evaluation changes nothing
         paths.setdefault(path, {})[method] = op
-    if sum(len(v) for v in paths.values()) > GPT_MAX_OPERATIONS:
-        raise ValueError(f"the GPT subset has more than {GPT_MAX_OPERATIONS} operations")
     components = full.get("components", {})
     schemas = components.get("schemas", {})
     keep: set[str] = set()
@@ -379,9 +380,7 @@ def gpt_schema(full: dict, *, operation_ids: tuple[str, ...] = GPT_OPERATIONS) -
     out: dict[str, Any] = {"openapi": full.get("openapi", "3.1.0"), "info": info,
                            "servers": full.get("servers", []), "paths": paths,
                            "components": {"schemas": {n: schemas[n] for n in sorted(keep)}}}
-    if components.get("securitySchemes"):
-        out["components"]["securitySchemes"] = components["securitySchemes"]
-    return out
+    return out  # keyless: no security schemes, so the GPT builder asks for no authentication
 
 
 _GPT_CACHE: dict[str, dict] = {}

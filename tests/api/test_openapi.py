@@ -113,12 +113,14 @@ def test_the_gpt_subset_fits_a_custom_gpt(spec, gpt_spec):
     full_ids = {op["operationId"] for _, _, op in operations(spec)}
     assert set(GPT_OPERATIONS) <= full_ids, f"renamed or gone: {set(GPT_OPERATIONS) - full_ids}"
     ops = list(operations(gpt_spec))
-    assert 5 <= len(ops) <= GPT_MAX_OPERATIONS
+    assert {op["operationId"] for _, _, op in ops} == set(GPT_OPERATIONS)  # none dropped (keyless, JSON)
+    assert len(ops) <= GPT_MAX_OPERATIONS
     assert len(full_ids) <= GPT_MAX_OPERATIONS or len(ops) < len(full_ids)
     for _path, method, op in ops:
         assert len(op["summary"]) <= 300 and 0 < len(op["description"]) <= 300, op["operationId"]
         for param in op.get("parameters", []):
             assert len(param.get("description", "")) <= 700
+        assert not op.get("security"), f"{op['operationId']} needs a key; the GPT action set is keyless"
         if method != "get":
             assert op["x-openai-isConsequential"] is False
     assert "publishAction" not in {op["operationId"] for _, _, op in ops}
