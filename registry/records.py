@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 
+from core.metrics import verification_observed
 from registry.lifecycle_selectors import version_deprecation_view
 from registry.models import ActionVersion
 from registry.verification import verification_result
 
 
 def version_verification(version: ActionVersion) -> dict:
-    return verification_result(content_hash=version.blob_id, canonical=bytes(version.blob.canonical),
-                               kid=version.kid, alg=version.alg, sig=version.sig, key=version.signing_key)
+    result = verification_result(content_hash=version.blob_id, canonical=bytes(version.blob.canonical),
+                                 kid=version.kid, alg=version.alg, sig=version.sig, name=version.action.name,
+                                 published_at=version.published_at)
+    verification_observed(result)
+    return result
 
 
 def version_meta(version: ActionVersion, *, latest_id: int | None = None) -> dict:

@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 
 from action_registry.document import check_version
 from core.exceptions import NotFound
+from core.prepared import PreparedQuery
 from registry.models import Action, ActionVersion
 
 SEARCH_CANDIDATES = 2000  # rank at most this many full-text matches (ranking is the expensive part)
@@ -121,10 +122,25 @@ def action_versions(*, action: Action) -> list[ActionVersion]:
     return versions
 
 
+def _version_relations() -> tuple[str, ...]:
+    """What a record needs loaded with its version row; the mirror origin only where federation is installed
+    (a reverse accessor: the registry imports nothing of federation)."""
+    relations = ("action", "signing_key", "blob", "deprecation__successor")
+    names = {f.name for f in ActionVersion._meta.get_fields()}
+    return relations + (("mirror_origin",) if "mirror_origin" in names else ())
+
+
+# The fetch and verify paths' one query, compiled once per process (core/prepared.py): the ORM's compiler
+# cost several times what PostgreSQL takes to answer it.
+_VERSION_BY_NAME = PreparedQuery(ActionVersion, lambda name, version: (
+    ActionVersion.objects.select_related(*_version_relations())
+    .filter(action__name=name, version=version).order_by()[:1]))
+
+
 def version_get(*, name: str, version: str) -> ActionVersion:
     check_version(version)
-    row = (ActionVersion.objects.select_related("action", "signing_key", "blob", "deprecation__successor")
-           .filter(action__name=name, version=version).first())
+    found = _VERSION_BY_NAME(name=name, version=version)
+    row = found[0] if found else None
     if row is None:
         action = action_get(name=name)
         known = [v.version for v in action_versions(action=action)]

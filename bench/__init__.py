@@ -1,0 +1,1 @@
+"""Benchmarks of the Action Registry (see run.py)."""
