@@ -74,6 +74,7 @@ def test_search_and_open_an_action(live_server, demo_catalog, browser):
     page.goto(live_server.url + "/")
     assert page.locator("#results-count").inner_text() == f"Showing 1–25 of {demo_catalog} actions."
     shot(page, "catalog")
+    page.screenshot(path=str(ARTIFACTS / "catalog-viewport.png"))  # the README's picture (docs/catalog.png)
 
     # Instant search: typing is enough (no Enter); the server renders the fragment and the URL follows.
     page.get_by_label("Search actions").press_sequentially("weather", delay=20)
