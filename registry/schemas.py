@@ -9,8 +9,6 @@ from ninja import Field, Schema
 
 from registry.lifecycle_schemas import DeprecationOut
 
-from registry.lifecycle_schemas import DeprecationOut
-
 EXAMPLE_DOC = {
     "name": "ssh.exec",
     "version": "1.0.0",
@@ -88,10 +86,6 @@ class VersionRecordOut(Schema):
                                                 "record is unchanged).", examples=[False])
     deprecation: DeprecationOut | None = Field(None, description="Reason, successor and time of the deprecation, "
                                                                  "or null.")
-    deprecated: bool = Field(False, description="Whether the version is deprecated (an annotation; the signed "
-                                                "record is unchanged).", examples=[False])
-    deprecation: DeprecationOut | None = Field(None, description="Reason, successor and time of the deprecation, "
-                                                                 "or null.")
     origin: OriginOut | None = Field(None, description="Set when the record was mirrored from another registry: "
                                                        "where it was first published and when it was fetched. "
                                                        "The signature is the original publisher's.")
@@ -101,10 +95,6 @@ class VerifyOut(VerificationOut):
     name: str = Field(..., description="Dotted action name.", examples=["ssh.exec"])
     version: str = Field(..., description="SemVer version.", examples=["1.0.0"])
     content_hash: str = Field(..., description="Content hash of the verified bytes.", examples=[EXAMPLE_HASH])
-    deprecated: bool = Field(False, description="Whether the version is deprecated (an annotation; the signed "
-                                                "record is unchanged).", examples=[False])
-    deprecation: DeprecationOut | None = Field(None, description="Reason, successor and time of the deprecation, "
-                                                                 "or null.")
     deprecated: bool = Field(False, description="Whether the version is deprecated (an annotation; the signed "
                                                 "record is unchanged).", examples=[False])
     deprecation: DeprecationOut | None = Field(None, description="Reason, successor and time of the deprecation, "
@@ -137,10 +127,6 @@ class VersionSummaryOut(Schema):
     published_at: datetime = Field(..., description="When it was published (UTC).")
     latest: bool = Field(..., description="Whether this is the latest release.")
     key_status: str = Field(..., description="Status of the signing key now.", examples=["active"])
-    deprecated: bool = Field(False, description="Whether the version is deprecated (an annotation; the signed "
-                                                "record is unchanged).", examples=[False])
-    deprecation: DeprecationOut | None = Field(None, description="Reason, successor and time of the deprecation, "
-                                                                 "or null.")
     deprecated: bool = Field(False, description="Whether the version is deprecated (an annotation; the signed "
                                                 "record is unchanged).", examples=[False])
     deprecation: DeprecationOut | None = Field(None, description="Reason, successor and time of the deprecation, "
