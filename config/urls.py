@@ -18,6 +18,7 @@ urlpatterns = [
     path("health/ready", health_ready, name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
     path("reports/", include("analytics.urls")),
+    path("analytics/", include("analytics.page_urls")),
     # The web pages (catalog, action and version pages, trust tree): last, so they never shadow the above.
     path("", include("registry.urls")),
     path("", include("governance.urls")),

@@ -7,8 +7,6 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from django.utils.html import escape
-
 MAX_ROWS = 400
 MAX_DEPTH = 8
 _CONSTRAINTS = ("enum", "const", "default", "format", "pattern", "minimum", "exclusiveMinimum", "maximum",
@@ -106,30 +104,6 @@ def version_commands(*, name: str, version: str, base_url: str) -> list[dict]:
         {"label": "Fetch over HTTP",
          "text": f"curl -s {shlex.quote(f'{base_url}/v1/actions/{name}/versions/{version}')}"},
     ]
-
-
-def bar_chart_svg(*, title: str, bars: list[tuple[str, int]], width: int = 720, height: int = 220) -> str:
-    """A labelled bar chart as inline SVG (the page also shows the numbers as a table for screen readers)."""
-    top = max((v for _, v in bars), default=0) or 1
-    pad_l, pad_b, pad_t = 40, 40, 16
-    inner_w, inner_h = width - pad_l - 8, height - pad_b - pad_t
-    step = inner_w / max(len(bars), 1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="{escape(title)}" width="{width}" height="{height}">',
-             f'<line x1="{pad_l}" y1="{pad_t + inner_h}" x2="{width - 8}" y2="{pad_t + inner_h}" stroke="#4a5460"/>',
-             f'<text x="{pad_l - 6}" y="{pad_t + 4}" text-anchor="end" font-size="11" fill="#4a5460">{top}</text>',
-             f'<text x="{pad_l - 6}" y="{pad_t + inner_h}" text-anchor="end" font-size="11" fill="#4a5460">0</text>']
-    label_every = max(1, len(bars) // 10)
-    for i, (label, value) in enumerate(bars):
-        h = inner_h * value / top
-        x = pad_l + i * step + step * 0.15
-        parts.append(f'<rect x="{x:.1f}" y="{pad_t + inner_h - h:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}" '
-                     f'fill="#0a4fb5"><title>{escape(label)}: {value}</title></rect>')
-        if i % label_every == 0:
-            parts.append(f'<text x="{x + step * 0.35:.1f}" y="{height - pad_b + 16}" text-anchor="middle" '
-                         f'font-size="11" fill="#1b1f24">{escape(label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def change_rows(changes) -> list[dict]:

@@ -11,5 +11,4 @@ urlpatterns = [
     path("actions/<str:name>/diff/", views.diff_view, name="action-diff"),
     path("actions/<str:name>/graph/", views.graph_view, name="action-graph"),
     path("actions/<str:name>/versions/<str:version>/", views.version_detail, name="version"),
-    path("analytics/", views.analytics, name="analytics"),
 ]

@@ -7,7 +7,6 @@ from functools import wraps
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import Resolver404, resolve
 from django.views.decorators.http import require_GET
 
 from action_registry.errors import RegistryError
@@ -18,8 +17,6 @@ from registry.page_selectors import (
     action_page,
     catalog_namespaces,
     catalog_signers,
-    largest_namespaces,
-    publications_by_day,
     version_page,
     versions_signed_by_revoked_keys,
 )
@@ -158,25 +155,3 @@ def graph_view(request: HttpRequest, name: str) -> HttpResponse:
         "svg": render_graph_svg(graph).split("?>", 1)[-1].strip(),
     })
 
-
-def _route_exists(path: str) -> bool:
-    try:
-        resolve(path)
-    except Resolver404:
-        return False
-    return True
-
-
-@require_GET
-def analytics(request: HttpRequest) -> HttpResponse:
-    """Publishing activity from the registry itself, and the scheduled reports when the analytics app serves them."""
-    by_day = publications_by_day(days=30)
-    namespaces = largest_namespaces(limit=12)
-    return render(request, "registry/analytics.html", {
-        "nav": "analytics", "by_day": by_day, "namespaces": namespaces,
-        "by_day_svg": pages.bar_chart_svg(title="Versions published per day, last 30 days",
-                                          bars=[(d["day"].strftime("%m-%d"), d["count"]) for d in by_day]),
-        "namespaces_svg": pages.bar_chart_svg(title="Actions per namespace (largest 12)",
-                                              bars=[(n["namespace"][:10], n["count"]) for n in namespaces]),
-        "reports_url": "/reports/" if _route_exists("/reports/") else None,
-    })

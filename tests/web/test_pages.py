@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from governance import services
 from governance.models import SigningKey
 from governance.services import signing_key_revoke
@@ -165,8 +167,34 @@ def test_unknown_action_and_version_are_404_pages_with_a_suggestion(client, cata
     assert response.status_code == 422 and b"not strict SemVer" in response.content
 
 
-def test_analytics_page_draws_publications(client, catalog, django_assert_max_num_queries):
-    with django_assert_max_num_queries(4):
+def test_analytics_overview_and_action_pages(client, catalog, django_assert_max_num_queries):
+    from analytics.choices import SubjectType
+    from analytics.models import ReputationScore, Run
+    from registry.models import ActionVersion
+
+    now = timezone.now()
+    v1, v2 = (ActionVersion.objects.get(action__name="ssh.exec", version=v) for v in ("1.1.0", "2.0.0"))
+    Run.objects.bulk_create(
+        [Run(action_version=v1, action_name="ssh.exec", version="1.1.0", namespace="ssh", agent="a1",
+             constraint_snapshot="sha256:" + "0" * 64, outcome="success", duration_ms=40) for _ in range(9)]
+        + [Run(action_version=v1, action_name="ssh.exec", version="1.1.0", namespace="ssh", agent="a1",
+               constraint_snapshot="sha256:" + "0" * 64, outcome="failure", duration_ms=80)]
+        + [Run(action_version=v2, action_name="ssh.exec", version="2.0.0", namespace="ssh", agent="a1",
+               constraint_snapshot="sha256:" + "0" * 64, outcome="error", error_code="timeout", duration_ms=10)
+           for _ in range(2)])
+    ReputationScore.objects.create(subject_type=SubjectType.ACTION, subject="ssh.exec", namespace="ssh", score=87.0,
+                                   inputs={}, formula="v1", computed_at=now)
+    with django_assert_max_num_queries(8):
         page = html(client.get("/analytics/"))
-    assert 'role="img"' in page and "<title>" in page
+    assert 'role="img"' in page and "Consumption per day" in page and "No open anomaly." in page
+    assert '<a href="/analytics/actions/ssh.exec/">ssh.exec</a></td><td>87</td>' in page
     assert '<a href="/?namespace=ssh">ssh</a></td><td>1</td>' in page
+
+    with django_assert_max_num_queries(8):
+        detail = html(client.get("/analytics/actions/ssh.exec/"))
+    assert "Success rate by version" in detail
+    rows = detail[detail.index("<tbody>"):detail.index("</tbody>")]
+    assert rows.index("2.0.0") < rows.index("1.1.0")  # newest first
+    assert "<td>10</td>\n    <td>90%</td>" in rows and "<td>2</td>\n    <td>0%</td>" in rows
+    assert 'href="/analytics/actions/ssh.exec/"' in html(client.get("/actions/ssh.exec/"))
+    assert client.get("/analytics/actions/nope.nothing/").status_code == 404
