@@ -187,6 +187,20 @@ def main() -> None:
         summary("GET /v1/log/checkpoint (signs the note)", timed(get, [("/v1/log/checkpoint",)] * args.samples)),
     ]
 
+    # The storage layout's own cost, without the client/server round trip: PostgreSQL's execution time of the
+    # one node query an inclusion proof (and its root) needs.
+    server_ms = []
+    for index, size in incl[: min(500, len(incl))]:
+        wanted = sorted({node for a, b in merkle.inclusion_ranges(index, size) + [(0, size)]
+                         for node in merkle.range_nodes(a, b)})
+        with connection.cursor() as cur:
+            cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + transparency._NODES_SQL,
+                        [[lvl for lvl, _ in wanted], [i for _, i in wanted]])
+            plan = cur.fetchone()[0]
+            plan = plan[0] if isinstance(plan, list) else __import__("json").loads(plan)[0]
+            server_ms.append(plan["Execution Time"])
+    rows.insert(1, summary("inclusion node query, PostgreSQL execution time only (EXPLAIN ANALYZE)", server_ms))
+
     def append_rolled_back(i):
         with transaction.atomic():
             transparency.log_append(kind="bench.entry", payload={"n": i})
