@@ -116,7 +116,7 @@ def chain_verify(envelope: Envelope, *, root_keys: list[dict], fetch_chain, at: 
                                  at=at)
     if not result.ok:
         reason = (QuarantineReason.OUT_OF_SCOPE if result.reason == "scope_violation"
-                  else QuarantineReason.UNTRUSTED_KEY if result.reason == "parent_unknown"
+                  else QuarantineReason.UNTRUSTED_KEY if result.reason in ("parent_unknown", "untrusted_root")
                   else QuarantineReason.CHAIN_INVALID)
         raise RecordRefused(reason, f"{result.reason}: {result.message}", computed)
     if (result.chain[-1]["kid"], result.chain[-1]["alg"]) not in roots:
