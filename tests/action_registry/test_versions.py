@@ -87,7 +87,7 @@ prerelease_tags = st.from_regex(r"\A(alpha|beta|rc)(\.[0-9]{1,2})?\Z")
 any_versions = st.one_of(releases, st.builds(semver.Version, nums, nums, nums, prerelease_tags))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(releases)
 def test_exact_range_contains_only_itself(v):
     r = parse_range(str(v))
@@ -96,7 +96,7 @@ def test_exact_range_contains_only_itself(v):
     assert not r.contains(v.bump_minor())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(releases)
 def test_caret_and_tilde(v):
     caret, tilde = parse_range(f"^{v}"), parse_range(f"~{v}")
@@ -114,7 +114,7 @@ def test_caret_and_tilde(v):
         assert not caret.contains(v.bump_patch())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(releases, releases, releases)
 def test_interval_matches_comparisons(lo, hi, v):
     r = parse_range(f">={lo} <{hi}")
@@ -122,21 +122,21 @@ def test_interval_matches_comparisons(lo, hi, v):
     assert parse_range(f">={lo} <{hi}").contains(v) == parse_range(f">= {lo} < {hi}").contains(v)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(nums, nums, releases)
 def test_x_ranges_are_blocks(major, minor, v):
     assert parse_range(f"{major}.x").contains(v) == (v.major == major)
     assert parse_range(f"{major}.{minor}.x").contains(v) == (v.major == major and v.minor == minor)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(releases, releases, any_versions)
 def test_union_is_or(a, b, v):
     ra, rb = f"^{a}", f"~{b}"
     assert parse_range(f"{ra} || {rb}").contains(v) == (parse_range(ra).contains(v) or parse_range(rb).contains(v))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(any_versions)
 def test_star_is_every_release(v):
     assert parse_range("*").contains(v) == (not v.prerelease)
@@ -150,7 +150,7 @@ def test_normalised_form_means_the_same(a, b, v):
         assert parse_range(str(r)).contains(v) == r.contains(v)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.text(alphabet="0123456789.xX*^~<>=|- vabrc+", max_size=30))
 def test_parser_only_ever_raises_invalid_range(text):
     try:
