@@ -1,8 +1,8 @@
 """Cheap usage recording: counts buffered in the process, flushed as one Celery message per batch.
 
 A read must not pay for analytics, so the request path only increments a dict entry under a lock; every
-``USAGE_FLUSH_SECONDS`` (or ``USAGE_FLUSH_EVENTS`` events) the buffer is swapped out and sent as one
-``usage_ingest_task`` with a fresh batch id. Counts still in a buffer when a process is killed with SIGKILL
+``USAGE_FLUSH_SECONDS`` (or after ``USAGE_FLUSH_EVENTS`` events) a background thread swaps the buffer out and
+sends it as one ``usage_ingest_task`` with a fresh batch id. Counts still in a buffer when a process is killed with SIGKILL
 are lost: usage is statistics, not records (runs, which are records, are written synchronously).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import uuid
@@ -20,35 +21,62 @@ from django.conf import settings
 
 logger = logging.getLogger("action_registry.analytics")
 
-Key = tuple[str, str, str, str, str, str]  # bucket iso, kind, action, version, namespace, agent
+Key = tuple[int, str, str, str, str]  # hour since the epoch, kind, action, version, agent
 
 
 class UsageBuffer:
-    """Thread-safe counter of usage events with a time/size flush trigger."""
+    """Thread-safe counter of usage events. A daemon thread per process sends the batch every
+    ``USAGE_FLUSH_SECONDS`` (sooner when ``USAGE_FLUSH_EVENTS`` pile up), so no read waits for the broker or,
+    without one, for the eager ingest's database write."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[Key] = Counter()
         self._events = 0
-        self._last_flush = time.monotonic()
+        self._wake = threading.Event()
+        self._owner_pid = 0  # the process whose flusher thread runs (a forked child starts its own)
+        self._deadline = 0.0  # eager mode only: when the next in-request flush is due
 
     def add(self, *, kind: str, action: str, version: str = "", agent: str = "") -> None:
-        now = datetime.now(UTC)
-        bucket = now.replace(minute=0, second=0, microsecond=0).isoformat()
-        key = (bucket, kind, action, version, action.split(".", 1)[0], agent[:200])
+        key = (int(time.time() // 3600), kind, action, version, agent[:200])
+        eager = settings.CELERY_TASK_ALWAYS_EAGER
         with self._lock:
             self._counts[key] += 1
             self._events += 1
-            due = (self._events >= settings.ANALYTICS["USAGE_FLUSH_EVENTS"]
-                   or time.monotonic() - self._last_flush >= settings.ANALYTICS["USAGE_FLUSH_SECONDS"])
-        if due:
-            self.flush()
+            full = self._events >= settings.ANALYTICS["USAGE_FLUSH_EVENTS"]
+            if not eager and self._owner_pid != os.getpid():
+                self._owner_pid = os.getpid()
+                threading.Thread(target=self._run, name="usage-flush", daemon=True).start()
+        if eager:
+            # No broker (embedded run, in-process tests): ingest in the request, in its transaction, now and
+            # then; a thread writing beside the request would fight SQLite's lock and the tests' rollbacks.
+            if full or time.monotonic() >= self._deadline:
+                self.flush()
+        elif full:
+            self._wake.set()
+
+    def _run(self) -> None:
+        from django.db import connections  # noqa: PLC0415
+
+        interval = max(0.05, settings.ANALYTICS["USAGE_FLUSH_SECONDS"])
+        while True:
+            self._wake.wait(timeout=interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the thread must outlive any one failure
+                logger.exception("usage flush failed")
+            finally:
+                connections.close_all()  # this thread's own connections (eager mode), never reused
 
     def take(self) -> tuple[list[list], int]:
         with self._lock:
             counts, events = self._counts, self._events
-            self._counts, self._events, self._last_flush = Counter(), 0, time.monotonic()
-        return [[*key, n] for key, n in counts.items()], events
+            self._counts, self._events = Counter(), 0
+            self._deadline = time.monotonic() + settings.ANALYTICS["USAGE_FLUSH_SECONDS"]
+        rows = [[datetime.fromtimestamp(hour * 3600, UTC).isoformat(), kind, action, version,
+                 action.split(".", 1)[0], agent, n] for (hour, kind, action, version, agent), n in counts.items()]
+        return rows, events
 
     def flush(self) -> str | None:
         """Send what is buffered as one batch; returns the batch id (None when empty)."""
@@ -60,7 +88,7 @@ class UsageBuffer:
         batch_id = str(uuid.uuid4())
         try:
             usage_ingest_task.delay(batch_id, rows)
-        except Exception:  # a broker outage must never fail the read that triggered the flush
+        except Exception:  # a broker outage must never fail a read, nor kill the flushing thread
             logger.warning("usage batch of %d events dropped: broker unavailable", events, exc_info=True)
             return None
         return batch_id

@@ -135,4 +135,4 @@ def test_reads_on_a_real_server_are_counted_in_batches(api, trusted_signer, cele
 
     wait_for(lambda: counted("fetch") == 5 and counted("verify") == 3)
     assert counted("verify_failed") == 0
-    assert UsageBatch.objects.count() == 8  # one batch per read at flush interval 0
+    assert 1 <= UsageBatch.objects.count() <= 8  # batched: never more messages than reads
