@@ -182,3 +182,52 @@ def test_readable_without_javascript_on_a_phone(live_server, catalog, browser):
     assert page.get_by_role("button", name=re.compile("^Copy")).count() == 0  # hidden without JS
     assert page.locator("code", has_text="action-registry verify ssh.exec 2.0.0").count() == 1
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+# WCAG 2 contrast of every visible text element against the first opaque background behind it, and a name for
+# every form control. Computed in the page, so it judges the CSS as the browser actually applied it.
+AUDIT_JS = """() => {
+  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+                                    .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] === 1) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    const style = getComputedStyle(el);
+    if (!own || style.visibility === "hidden" || style.display === "none" || !el.getClientRects().length) continue;
+    if (el.closest("svg, .skip-link")) continue;  // charts carry their numbers in tables; the skip link is off-screen
+    const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && style.fontWeight >= 700);
+    if (ratio < (large ? 3 : 4.5)) low.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  const unnamed = [...document.querySelectorAll("input:not([type=hidden]), select, textarea, button")]
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.textContent.trim())
+    .map(e => e.outerHTML.slice(0, 80));
+  return {low, unnamed};
+}"""
+
+
+def test_pages_have_contrast_labels_and_visible_focus(live_server, catalog, browser):
+    page = browser.new_page()
+    for path in ("/", "/?q=ssh", "/actions/ssh.exec/", "/actions/ssh.exec/versions/1.1.0/",
+                 "/actions/ssh.exec/diff/?from=1.1.0&to=2.0.0", "/actions/ssh.exec/graph/", "/trust/", "/analytics/",
+                 "/analytics/actions/ssh.exec/"):
+        page.goto(live_server.url + path)
+        audit = page.evaluate(AUDIT_JS)
+        assert audit == {"low": [], "unnamed": []}, path
+    # Keyboard: Tab order reaches the search box after the skip link and the navigation, with a visible ring.
+    page.goto(live_server.url + "/")
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "q":
+            break
+    assert page.evaluate("document.activeElement.id") == "q"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
