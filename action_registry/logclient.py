@@ -396,23 +396,29 @@ def record_inclusion_verify(client: LogClient, *, name: str, version: str, conte
 # --- monitoring -----------------------------------------------------------------------------------
 
 def entry_touches(entry: Mapping[str, Any], namespaces: Sequence[str], keys: set[str]) -> bool:
-    """Whether an entry concerns one of ``namespaces``: a name under one, a key whose scopes reach into one
-    (a root key with no scopes reaches all), or a later change to such a key (``keys``: kid/alg seen so far)."""
-    name = entry.get("name")
-    if isinstance(name, str) and any(in_namespace(name, ns) for ns in namespaces):
+    """Whether an entry concerns one of ``namespaces``: an action under one; a namespace claim on, above or
+    below one; a key whose scopes reach into one (a root key with no scopes reaches all), whether added
+    directly or by an accepted certificate; and any later change to such a key (``keys``: kid/alg seen)."""
+    kind = str(entry.get("kind", ""))
+
+    def overlaps(prefix: object) -> bool:
+        return isinstance(prefix, str) and bool(prefix) and any(
+            in_namespace(prefix, ns) or in_namespace(ns, prefix) for ns in namespaces)
+
+    if kind.startswith("action."):
+        name = entry.get("name")
+        return isinstance(name, str) and any(in_namespace(name, ns) for ns in namespaces)
+    if overlaps(entry.get("prefix")) or overlaps(entry.get("namespace")):
         return True
-    ns_field = entry.get("namespace")
-    if isinstance(ns_field, str) and ns_field and any(
-            in_namespace(ns_field, ns) or in_namespace(ns, ns_field) for ns in namespaces):
-        return True
-    kid = f"{entry.get('kid')}/{entry.get('alg')}"
-    if str(entry.get("kind", "")).startswith("key."):
-        scopes = entry.get("scopes")
-        if isinstance(scopes, list) and (not scopes or any(
-                in_namespace(ns, s) or in_namespace(s, ns) for s in scopes for ns in namespaces)):
+    if kind.startswith("key."):
+        cert = entry.get("certificate")
+        source = cert if isinstance(cert, Mapping) else entry
+        kid = f"{source.get('kid')}/{source.get('alg')}"
+        scopes = source.get("scopes")
+        if isinstance(scopes, list) and (not scopes or any(overlaps(scope) for scope in scopes)):
             keys.add(kid)
             return True
-        return kid in keys
+        return kid in keys or f"{entry.get('rotates')}/{source.get('alg')}" in keys
     return False
 
 

@@ -348,6 +348,24 @@ def test_monitor_reports_what_touches_a_namespace(api, make_signer, log_client, 
     assert [m["kind"] for m in report.matches] == ["action.published", "key.revoked"]
 
 
+def test_monitor_matching_rules():
+    from action_registry.logclient import entry_touches
+
+    keys: set[str] = set()
+    ssh = ["ssh"]
+    assert entry_touches({"kind": "action.published", "name": "ssh.exec"}, ssh, keys)
+    assert not entry_touches({"kind": "action.published", "name": "sshd.exec"}, ssh, keys)
+    assert entry_touches({"kind": "namespace.claimed", "prefix": "ssh"}, ssh, keys)
+    assert entry_touches({"kind": "namespace.claimed", "prefix": "ssh.prod"}, ssh, keys)
+    assert not entry_touches({"kind": "namespace.claimed", "prefix": "db"}, ssh, keys)
+    assert not entry_touches({"kind": "policy.changed", "name": "ssh"}, ssh, keys)
+    assert entry_touches({"kind": "key.certificate_accepted",
+                          "certificate": {"kid": "team-1", "alg": "Ed25519", "scopes": ["ssh"]}}, ssh, keys)
+    assert not entry_touches({"kind": "key.added", "kid": "db-1", "alg": "Ed25519", "scopes": ["db"]}, ssh, keys)
+    assert entry_touches({"kind": "key.revoked", "kid": "team-1", "alg": "Ed25519"}, ssh, keys)
+    assert not entry_touches({"kind": "key.revoked", "kid": "db-1", "alg": "Ed25519"}, ssh, keys)
+
+
 def _rewrite_leaf(index: int, new_data: bytes) -> None:
     """What an attacker with the database can do: change an entry and recompute every hash above it, so the
     tree is self-consistent again. The append-only triggers are switched off first (the owner can)."""
