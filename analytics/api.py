@@ -11,10 +11,12 @@ from ninja import Query, Router, Schema
 from ninja.responses import Status
 
 from analytics import selectors, services
-from analytics.schemas import RecommendationOut, RunIn, RunOut, StatsOut
+from analytics.planning import plan_make
+from analytics.schemas import PlanIn, PlanOut, RecommendationOut, RunIn, RunOut, StatsOut
 from core.schemas import errors
 from governance.auth import ApiKeyAuth
 from registry.lifecycle_selectors import deprecations_for
+from registry.negotiation import requester_name
 
 router = Router(tags=["analytics"])
 
@@ -71,3 +73,15 @@ def action_recommendation(request: HttpRequest, name: str, params: Query[Recomme
     rec = selectors.action_recommendation(name=name, ring=params.ring, agent=params.agent)
     return {"name": rec.name, "version": rec.version, "reason": rec.reason, "candidates": rec.candidates,
             "excluded": rec.excluded}
+
+
+@router.post("/plan", auth=ApiKeyAuth(), response={200: PlanOut, **errors(401, 404, 422)}, operation_id="planTask",
+             summary="Staff a decomposed task (IntelliSwarm coordination)",
+             description="For each subtask (an action and range, or a composite action whose steps become subtasks) "
+                         "picks the agent and action version to use from live capabilities, keeping only verified, "
+                         "non-deprecated versions the requester's policies allow, ranked by run success (Wilson "
+                         "lower bound) and provider reputation. Explains each choice; subtasks nobody can perform "
+                         "are listed in `unstaffable` with the reason.")
+def plan_task(request: HttpRequest, payload: PlanIn):
+    return plan_make(requester=requester_name(request.auth), subtasks=[s.dict() for s in payload.subtasks],
+                     ring=payload.ring)

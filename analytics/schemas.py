@@ -98,3 +98,47 @@ class RecommendationOut(Schema):
     reason: str = F(..., description="Why.", examples=["2.1.0: 98% over 400 runs; 2.2.0: 73% over 50 runs"])
     candidates: list[CandidateOut] = F(..., description="Usable versions, best first.")
     excluded: list[ExcludedOut] = F(..., description="Deprecated, unverified or policy-denied versions.")
+
+
+class SubtaskIn(Schema):
+    id: str = F(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="Subtask id.",
+                examples=["collect"])
+    action: str = F("", max_length=200, description="Action name (unless `composite`).", examples=["analyze.logs"])
+    version: str = F("*", max_length=500, description="Exact version or range (1.x, ^1.2.0, ...).", examples=["1.x"])
+    composite: str = F("", max_length=330, description="A composite action `name@version`; each of its steps "
+                                                       "becomes a subtask `<id>.<step id>`.", examples=[""])
+    after: list[str] = F([], max_length=50, description="Ids of subtasks that must finish first.", examples=[[]])
+
+
+class PlanIn(Schema):
+    task: str = F("", max_length=500, description="What the task is, for the record.",
+                  examples=["Investigate the 02:00 outage"])
+    ring: str = F("", max_length=64, description="The requester's ring, unless governance assigned one.",
+                  examples=["stable"])
+    subtasks: list[SubtaskIn] = F(..., min_length=1, max_length=100, description="The decomposition.")
+
+
+class PlannedOut(Schema):
+    id: str = F(..., description="Subtask id.", examples=["collect"])
+    action: str = F(..., description="Action name.", examples=["analyze.logs"])
+    range: str = F(..., description="The range asked for.", examples=["1.x"])
+    composite: str | None = F(..., description="The composite this step came from.", examples=[None])
+    after: list[str] = F(..., description="Dependencies.", examples=[[]])
+    staffed: bool = F(..., description="False when nobody can perform it.", examples=[True])
+    agent: str | None = F(None, description="The chosen agent.", examples=["log-analyst-2"])
+    endpoint: str | None = F(None, description="Where to reach it.", examples=["https://la2.example/a2a"])
+    protocol: str | None = F(None, description="How.", examples=["a2a"])
+    version: str | None = F(None, description="The chosen version.", examples=["1.2.0"])
+    content_hash: str | None = F(None, description="Its content hash.", examples=["sha256:" + "0" * 64])
+    reason: str = F(..., description="Why this choice (or why none).",
+                    examples=["1.2.0: 97% over 120 runs (95% lower bound 93%); agent log-analyst-2 "
+                              "(reputation 0.91, best of 3 providers)"])
+    excluded: list[ExcludedOut] = F(..., description="Declared versions left out, with the reason.")
+
+
+class PlanOut(Schema):
+    requester: str = F(..., description="Who asked.", examples=["ace-executive"])
+    ring: str = F(..., description="The ring the policies were evaluated for.", examples=["stable"])
+    staffed: int = F(..., description="Subtasks staffed.", examples=[3])
+    unstaffable: list[str] = F(..., description="Ids of subtasks nobody can perform.", examples=[["notify"]])
+    subtasks: list[PlannedOut] = F(..., description="One entry per (expanded) subtask, in order.")
