@@ -76,7 +76,8 @@ class LiveRegistry:
         """Environment for CLI / MCP subprocesses pointing at this registry."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
         env.update({"ACTION_REGISTRY_URL": self.url, "ACTION_REGISTRY_API_KEY": self.api_key,
-                    "PYTHONUNBUFFERED": "1"})
+                    # remembered log checkpoints live with this session, never in the user's home
+                    "ACTION_REGISTRY_STATE_DIR": str(self.workdir / "state"), "PYTHONUNBUFFERED": "1"})
         return env
 
     def manage(self, *args: str) -> str:
