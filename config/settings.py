@@ -122,6 +122,8 @@ if DATABASE_REPLICA_URL:
     DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
     MIDDLEWARE.insert(2, "config.db_router.ReplicaPinMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Hot read queries are prepared once per connection (core/prepared.py); off behind PgBouncer < 1.21.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 
 # --- cache, channels, celery ----------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
