@@ -22,12 +22,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from .errors import DocumentError
 from .versions import parse_version, same_line
 
 NARROW, WIDEN, BOTH, NONE = "narrow", "widen", "both", "none"
 BREAKING, NON_BREAKING = "breaking", "non_breaking"
 SIDES = ("input", "output")
 MAX_DEPTH = 64
+# Security (issue 12): local $refs may fan out (d0 -> d1 twice -> d2 twice ...), so a 2 KB schema can
+# expand to 2**30 nodes and the walk follows the expansion. Each diff is bounded by this many walk steps,
+# and publish refuses schemas whose $ref expansion exceeds MAX_SCHEMA_NODES (schema_check_expansion).
+MAX_WALK_STEPS = 20_000
+MAX_SCHEMA_NODES = 20_000
 
 COMPATIBILITY_MODES = ("backward", "backward_transitive", "forward", "forward_transitive",
                        "full", "full_transitive", "none")
@@ -258,6 +264,7 @@ class _Differ:
         self.same_defs = all(
             _defs(root_before, k) == _defs(root_after, k) for k in ("$defs", "definitions"))
         self.changes: list[Change] = []
+        self.steps = 0
 
     # -- emitting ---------------------------------------------------------------------------------------
 
@@ -296,6 +303,9 @@ class _Differ:
     def walk(self, before: Any, after: Any, ptr: str, *, negated: bool, refs: frozenset, depth: int) -> None:
         if depth > MAX_DEPTH:
             return
+        self.steps += 1
+        if self.steps > MAX_WALK_STEPS:
+            raise _too_complex(f"comparing these schemas takes over {MAX_WALK_STEPS} steps")
         if before == after and (self.same_defs or not _has_ref(before)):
             return
         b, b_refs, b_bad = self.resolve(before, self.roots[0])
@@ -700,6 +710,33 @@ class _Differ:
 
 
 # --- helpers -----------------------------------------------------------------------------------------
+
+def _too_complex(what: str) -> DocumentError:
+    return DocumentError(f"schema too complex: {what}", code="schema_too_complex",
+                         suggestion="Flatten the schema: fewer properties, or $refs that do not fan out "
+                                    "(a $ref tree expanding to thousands of nodes).")
+
+
+def schema_check_expansion(schema: Any, *, limit: int = MAX_SCHEMA_NODES) -> None:
+    """Refuse a schema whose objects and arrays, with local $refs expanded (each cycle cut once), exceed
+    ``limit``: cheap (bounded by ``limit``), and run at publish before any diff or compatibility check."""
+    count = 0
+    stack: list[tuple[Any, tuple[str, ...]]] = [(schema, ())]
+    while stack:
+        node, refs = stack.pop()
+        count += 1
+        if count > limit:
+            raise _too_complex(f"over {limit} objects and arrays once its $refs are expanded")
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref not in refs:
+                target = _lookup(schema, ref)
+                if isinstance(target, dict | list):
+                    stack.append((target, (*refs, ref)))
+            stack.extend((v, refs) for k, v in node.items() if k != "$ref" and isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, refs) for v in node if isinstance(v, dict | list))
+
 
 def _defs(root: Any, kw: str) -> Any:
     return root.get(kw) if isinstance(root, dict) else None

@@ -30,7 +30,9 @@ def check_name(name: Any) -> str:
         raise DocumentError("name must be a non-empty string", code="invalid_name")
     if len(name) > NAME_MAX:
         raise DocumentError(f"name is {len(name)} characters; at most {NAME_MAX}", code="invalid_name")
-    if not NAME_RE.match(name):
+    # fullmatch, not match: "$" also matches before a trailing newline, so "ssh.exec\n" passed as a second,
+    # look-alike name (issue 12).
+    if not NAME_RE.fullmatch(name):
         raise DocumentError(
             f"name {name[:80]!r} is not a dotted namespace path", code="invalid_name",
             suggestion="Use 2+ lowercase segments matching [a-z][a-z0-9_-]*, joined by dots, e.g. ssh.exec.")
@@ -40,7 +42,7 @@ def check_name(name: Any) -> str:
 def check_namespace(prefix: Any) -> str:
     """A namespace prefix: one or more name segments (``ssh``, ``production.db``)."""
     if not isinstance(prefix, str) or len(prefix) > NAME_MAX or not all(
-            SEGMENT_RE.match(seg) for seg in prefix.split(".")):
+            SEGMENT_RE.fullmatch(seg) for seg in prefix.split(".")):  # fullmatch: no trailing newline
         raise DocumentError(f"{str(prefix)[:80]!r} is not a namespace prefix", code="invalid_namespace",
                             suggestion="Use lowercase segments matching [a-z][a-z0-9_-]*, e.g. ssh or production.db.")
     return prefix
@@ -57,7 +59,7 @@ def check_version(version: Any) -> semver.Version:
 
 
 def check_kid(kid: Any) -> str:
-    if not isinstance(kid, str) or not KID_RE.match(kid):
+    if not isinstance(kid, str) or not KID_RE.fullmatch(kid):  # fullmatch: "k1\n" is not "k1" (issue 12)
         raise DocumentError("kid must be 1-128 characters of [A-Za-z0-9._:-]", code="invalid_kid")
     return kid
 
@@ -76,6 +78,14 @@ def _check_schema(field: str, schema: Any) -> None:
         raise DocumentError(f"{field} must be a JSON Schema (an object or a boolean)", code="invalid_schema")
     # jsonschema-rs checks against the metaschema ~500x faster; the pure-Python jsonschema stays the
     # authority (and the source of the error message) whenever the fast check is not a plain yes.
+    if isinstance(schema, dict):
+        # Security (issue 12): a $ref fan-out bomb is refused here, before the compatibility diff walks it.
+        from .diff import schema_check_expansion  # diff imports errors/versions only; local to keep it lazy
+        try:
+            schema_check_expansion(schema)
+        except DocumentError as exc:
+            exc.details = {"field": field}
+            raise
     if isinstance(schema, bool) or (schema.get("$schema", DRAFT_2020_12) == DRAFT_2020_12
                                     and jsonschema_rs.meta.is_valid(schema)):
         return
