@@ -75,7 +75,7 @@ def test_escapes_key_order_and_whitespace_are_the_same_value(api, trusted_signer
 def test_number_spellings_of_one_value_share_one_canonical_form(spellings):
     """RFC 8785 writes numbers by value (ECMAScript): 1.0 and 1, -0 and 0 are one number, one byte string.
     That is safe because the registry stores and serves the canonical bytes, never the sender's spelling."""
-    forms = {canonicalize(parse_json('{"n": %s}' % s)) for s in spellings}
+    forms = {canonicalize(parse_json('{"n": ' + s + '}')) for s in spellings}
     assert len(forms) == 1, forms
 
 
