@@ -16,7 +16,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -37,7 +37,8 @@ EXIT_ERROR = 2
 
 PROG = "action-registry"
 # Modules that register more commands with @command (imported before the parser is built).
-COMMAND_MODULES: tuple[str, ...] = ("action_registry.snapshot_cli", "action_registry.key_cli")
+COMMAND_MODULES: tuple[str, ...] = ("action_registry.snapshot_cli", "action_registry.key_cli",
+                                     "action_registry.log_cli")
 # Command groups: name -> (help, aliases).
 GROUPS: dict[str, tuple[str, list[str]]] = {
     "keys": ("Inspect and manage keys of the trust store.", ["key"]),
@@ -253,7 +254,10 @@ def _note_deprecated(ctx: Context, name: str, version: str, reason: str | None, 
                     arg("--public-key", metavar="FILE",
                         help="Verify against this public key (PEM or base64url) instead of the registry's."),
                     arg("--alg", choices=crypto.ALGORITHMS, default=None,
-                        help="Algorithm of --public-key (default: from the signature).")])
+                        help="Algorithm of --public-key (default: from the signature)."),
+                    arg("--no-log", action="store_true",
+                        help="Skip the transparency-log inclusion and consistency check."),
+                    arg("--log-key", metavar="VKEY", help="The log's note verifier key, pinned out of band.")])
 def _verify(ctx: Context) -> int:
     pinned = None
     if ctx.args.public_key:
@@ -263,6 +267,11 @@ def _verify(ctx: Context) -> int:
             raise CliError(f"cannot read {ctx.args.public_key}: {exc.strerror}", code="file_error") from None
         pinned = _pinned_key(text, ctx.args.alg)
     result = ctx.client().verify(ctx.args.name, ctx.args.version, pinned=pinned)
+    log_failure = None
+    if result.verified and not ctx.args.no_log:
+        log_failure = _log_inclusion(ctx, result)
+        if log_failure is not None:
+            result = replace(result, verified=False, reason=log_failure.code, message=log_failure.message)
     if ctx.json:
         ctx.print_json(result.as_dict())
     elif result.verified:
@@ -278,6 +287,22 @@ def _verify(ctx: Context) -> int:
     if result.verified and result.server_disagrees:
         ctx.note(f"{PROG}: note: the registry's own check says it does not verify ({result.key_status})")
     return EXIT_OK if result.verified else EXIT_VERIFY_FAILED
+
+
+def _log_inclusion(ctx: Context, result: Any) -> RegistryError | None:
+    """The publish of this version is in the log, and the log is consistent with every checkpoint this
+    machine has seen: a registry that forks or rewrites its history is caught here."""
+    from .logclient import LogClient, LogError, record_inclusion_verify
+
+    try:
+        with LogClient(getattr(ctx.args, "registry", None)) as log:
+            inc = record_inclusion_verify(log, name=result.name, version=result.version,
+                                          content_hash=result.content_hash, verifier_key=ctx.args.log_key)
+    except LogError as exc:
+        return exc
+    result.checks.append(f"logged as entry {inc.leaf_index} at {inc.integrated_at}, included in the signed "
+                         f"checkpoint of size {inc.checkpoint.size}, consistent with earlier checkpoints")
+    return None
 
 
 def _pinned_key(text: str, alg: str | None) -> PinnedKey:
