@@ -34,34 +34,28 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-@pytest.fixture
-def celery_worker(transactional_db, redis_url, tmp_path):
-    """Factory: ``celery_worker(beat=False)`` starts ``celery -A config worker`` (``-B`` with beat) and waits
-    until it answers a ping; the process is stopped at the end of the test, before the database is flushed."""
-    redis.Redis.from_url(redis_url).flushdb()  # no task left over from an earlier run
-    procs: list[subprocess.Popen] = []
+def _start_worker(redis_url: str, procs: list, *, beat: bool = False, schedule_dir=None) -> Worker:
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": redis_url,
+           "DJANGO_SETTINGS_MODULE": "config.settings", "CELERY_TASK_ALWAYS_EAGER": "0"}
+    env.pop("PYTEST_VERSION", None)
+    cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-l", "warning",
+           "-n", f"analytics-test-{os.getpid()}-{len(procs)}@%h", "--without-gossip", "--without-mingle"]
+    if beat:
+        cmd += ["-B", "-s", str(schedule_dir / "beat-schedule")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    procs.append(proc)
+    worker = Worker(redis_url)
 
-    def start(beat: bool = False, extra_env: dict | None = None) -> Worker:
-        env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": redis_url,
-               "DJANGO_SETTINGS_MODULE": "config.settings", "CELERY_TASK_ALWAYS_EAGER": "0", **(extra_env or {})}
-        env.pop("PYTEST_VERSION", None)
-        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-l", "warning",
-               "-n", f"analytics-test-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
-        if beat:
-            cmd += ["-B", "-s", str(tmp_path / "beat-schedule")]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        procs.append(proc)
-        worker = Worker(redis_url)
+    def answers() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited: {proc.stderr.read().decode()[-2000:]}")
+        return bool(worker.sender.control.ping(timeout=0.5))
 
-        def answers() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited: {proc.stderr.read().decode()[-2000:]}")
-            return bool(worker.sender.control.ping(timeout=0.5))
+    wait_for(answers, timeout=120)  # Django boots slowly on a loaded machine
+    return worker
 
-        wait_for(answers, timeout=60)
-        return worker
 
-    yield start
+def _stop(procs: list) -> None:
     for proc in procs:
         proc.terminate()
     for proc in procs:
@@ -71,3 +65,28 @@ def celery_worker(transactional_db, redis_url, tmp_path):
             proc.kill()
             proc.wait()
         proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def module_celery_worker(django_db_setup):
+    """One worker (no beat) for a module's tests: booting Django is most of a worker's cost. It holds no
+    transaction between tasks, so each test's database flush goes through."""
+    redis_url = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15")  # as the redis_url fixture
+    redis.Redis.from_url(redis_url).flushdb()  # no task left over from an earlier run
+    procs: list[subprocess.Popen] = []
+    yield lambda: _start_worker(redis_url, procs) if not procs else Worker(redis_url)
+    _stop(procs)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, module_celery_worker):
+    """``celery_worker()``: the module's worker, started on first use."""
+    return module_celery_worker
+
+
+@pytest.fixture
+def celery_worker_with_beat(transactional_db, redis_url, tmp_path):
+    """``celery_worker_with_beat()``: a worker running beat (``-B``, DatabaseScheduler) for this test only."""
+    procs: list[subprocess.Popen] = []
+    yield lambda: _start_worker(redis_url, procs, beat=True, schedule_dir=tmp_path)
+    _stop(procs)

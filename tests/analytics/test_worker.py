@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from analytics.models import Anomaly, Report, ReputationChange, ReputationScore, UsageBatch, UsageCount
 from analytics.reports import report_schedule_save
+from analytics.services import run_record
 from core.models import Event
 from tests.analytics.conftest import wait_for
 from tests.conftest import make_doc
@@ -35,25 +36,30 @@ def _publish(api, signer, name: str, versions) -> None:
         assert response.status_code == 201, response.content
 
 
+def _history(kid: str, name: str, times) -> None:
+    """Earlier publishes of ``kid``, as the outbox recorded them (the detector's input), at the given times."""
+    rows = Event.objects.bulk_create([Event(kind="action.published", namespace=name.split(".")[0],
+                                            subject=f"{name}@0.0.{i}",
+                                            payload={"name": name, "version": f"0.0.{i}", "kid": kid})
+                                      for i, _ in enumerate(times)])
+    for row, when in zip(rows, times, strict=True):
+        Event.objects.filter(pk=row.pk).update(created_at=when)
+
+
 def test_publish_spike_raises_an_anomaly_against_the_keys_own_history(api, make_signer, celery_worker):
     worker = celery_worker()
-    spiky, busy = make_signer("spiky-1"), make_signer("busy-1")
+    spiky = make_signer("spiky-1")
     now = timezone.now()
-    # spiky-1 published one version a day for four days...
-    _publish(api, spiky, "ssh.exec", [f"1.0.{i}" for i in range(4)])
-    for day, event in enumerate(Event.objects.filter(kind="action.published").order_by("id"), start=1):
-        Event.objects.filter(pk=event.pk).update(created_at=now - timedelta(days=day))
-    # ...busy-1 publishes about ten an hour, every hour, for two days (its ordinary rhythm)
-    history = Event.objects.bulk_create([Event(kind="action.published", namespace="ci", subject="ci.build@0.0.0",
-                                               payload={"name": "ci.build", "version": "0.0.0", "kid": "busy-1"})
-                                         for _ in range(480)])
-    first = history[0].id
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE core_event SET created_at = %s - ((id - %s) / 10 + 1) * interval '1 hour' "
-                       "WHERE id >= %s", [now, first, first])
-    # now both publish six versions within the hour
+    _history("spiky-1", "ssh.exec", [now - timedelta(days=d) for d in range(1, 5)])  # one a day
+    # busy-1 publishes about ten an hour, every hour, for two days: its ordinary rhythm
+    busy = Event.objects.bulk_create([Event(kind="action.published", namespace="ci", subject=f"ci.build@1.{i}.0",
+                                            payload={"name": "ci.build", "version": f"1.{i}.0", "kid": "busy-1"})
+                                      for i in range(486)])
+    with connection.cursor() as cursor:  # the last six fall in the current hour, like spiky-1's burst
+        cursor.execute("UPDATE core_event SET created_at = %s - ((%s - id) / 10) * interval '1 hour' "
+                       "- interval '1 minute' WHERE id >= %s", [now, busy[-1].id + 4, busy[0].id])
+    # spiky-1 really publishes six versions within the hour
     _publish(api, spiky, "ssh.exec", [f"2.0.{i}" for i in range(6)])
-    _publish(api, busy, "ci.build", [f"1.0.{i}" for i in range(6)])
 
     worker.send("analytics.anomaly_detect_task")
     _barrier(worker)
@@ -69,37 +75,38 @@ def test_publish_spike_raises_an_anomaly_against_the_keys_own_history(api, make_
 
 
 def _report_runs(api, version: str, outcome: str, n: int) -> None:
+    """Runs through the service (the HTTP route is covered in test_runs.py; here only the data matters)."""
     for i in range(n):
-        body = {"action": "ssh.exec", "version": version, "agent": f"runner-{i % 4}", "outcome": outcome,
-                "duration_ms": 200 + i, "error_code": "exit_1" if outcome == "error" else ""}
-        assert api.post("/v1/runs", body).status_code == 201
+        run_record(action="ssh.exec", version=version, agent=f"runner-{i % 4}", outcome=outcome,
+                   duration_ms=200 + i, error_code="exit_1" if outcome == "error" else "")
 
 
 def test_reputation_moves_with_run_outcomes(api, trusted_signer, celery_worker):
     worker = celery_worker()
     _publish(api, trusted_signer, "ssh.exec", ["1.0.0"])
-    _report_runs(api, "1.0.0", "success", 8)
+    _report_runs(api, "1.0.0", "success", 6)
     worker.send("analytics.reputation_compute_task")
     first = wait_for(lambda: ReputationScore.objects.filter(subject_type="action", subject="ssh.exec").first())
     publisher_first = ReputationScore.objects.get(subject_type="publisher", subject=trusted_signer.kid).score
-    assert first.inputs["runs"] == 8 and first.inputs["agents"] == 4
+    assert first.inputs["runs"] == 6 and first.inputs["agents"] == 4
 
-    _report_runs(api, "1.0.0", "error", 10)
+    _report_runs(api, "1.0.0", "error", 8)
     worker.send("analytics.reputation_compute_task")
     second = wait_for(lambda: ReputationScore.objects.filter(subject_type="action", subject="ssh.exec",
                                                              computed_at__gt=first.computed_at).first())
     assert second.score < first.score - 10, (first.score, second.score)
-    assert second.previous_score == first.score and second.inputs["runs"] == 18
+    assert second.previous_score == first.score and second.inputs["runs"] == 14
     assert ReputationScore.objects.get(subject_type="publisher", subject=trusted_signer.kid).score < publisher_first
     assert ReputationChange.objects.filter(subject="ssh.exec").count() == 2
 
 
-def test_report_is_generated_on_schedule_and_renders_its_charts(api, trusted_signer, celery_worker, client):
+def test_report_is_generated_on_schedule_and_renders_its_charts(api, trusted_signer, celery_worker_with_beat,
+                                                                client):
     _publish(api, trusted_signer, "ssh.exec", ["1.0.0", "1.1.0"])
     _report_runs(api, "1.0.0", "success", 6)
     _report_runs(api, "1.1.0", "error", 2)
     schedule = report_schedule_save(namespace="ssh", period="daily", every_seconds=1, actor="test")
-    celery_worker(beat=True)
+    celery_worker_with_beat()
 
     report = wait_for(lambda: Report.objects.filter(schedule=schedule).first(), timeout=60)
     assert report.data["totals"]["runs"] == 8 and report.data["totals"]["publishes"] == 2
