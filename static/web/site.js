@@ -28,6 +28,10 @@
           if (mine !== seq) return;  // a newer keystroke already asked
           results.innerHTML = html;
           results.removeAttribute("aria-busy");
+          // Screen readers hear the new count, not the whole list, after each keystroke.
+          var count = results.querySelector("#results-count");
+          var status = document.getElementById("search-status");
+          if (count && status) status.textContent = count.textContent.trim();
           var url = form.getAttribute("action") + (params.toString() ? "?" + params.toString() : "");
           history.replaceState(null, "", url);
         })
