@@ -175,7 +175,11 @@ class DelegationRequestAdmin(ReasonFormMixin, admin.ModelAdmin):
 
     @admin.display(description="chain it would join")
     def would_join(self, obj):
-        return _chain_html(obj.parent) if obj.parent_id else "—"
+        if not obj.parent_id:
+            return "—"
+        # The request itself heads the chain, so the reviewer reads the whole path it would verify through.
+        return format_html("<code>{}</code> <small>(this request, {})</small> → {}", obj.kid, obj.role,
+                           _chain_html(obj.parent))
 
     @admin.display(description="certificate")
     def certificate_pretty(self, obj):

@@ -198,3 +198,24 @@ def test_analytics_overview_and_action_pages(client, catalog, django_assert_max_
     assert "<td>10</td>\n    <td>90%</td>" in rows and "<td>2</td>\n    <td>0%</td>" in rows
     assert 'href="/analytics/actions/ssh.exec/"' in html(client.get("/actions/ssh.exec/"))
     assert client.get("/analytics/actions/nope.nothing/").status_code == 404
+
+
+def test_admin_review_page_shows_the_chain_and_keeps_the_submitter_out(client, catalog, django_user_model):
+    from django.contrib.auth.models import Group
+
+    reviewers = Group.objects.get(name="security reviewers")
+    rita, sam = (django_user_model.objects.create_user(n, is_staff=True) for n in ("rita", "sam"))
+    rita.groups.add(reviewers)
+    sam.groups.add(reviewers)
+    org = new_signer("acme-org-1")
+    pending = services.delegation_submit(envelope=certificate(catalog, org, ["acme"]), actor="user:sam", user=sam)
+    url = f"/admin/governance/delegationrequest/{pending.pk}/change/"
+
+    client.force_login(rita)
+    page = html(client.get(url))
+    assert "<code>acme-org-1</code> <small>(this request, org)</small> → <code>test-root-1</code>" in page
+    assert "sam</strong> submitted this request" in page and "Approve delegation" in page
+
+    client.force_login(sam)  # a reviewer too, but the submitter: no buttons, a reason why
+    page = html(client.get(url))
+    assert "You submitted this request" in page and "Approve delegation" not in page
