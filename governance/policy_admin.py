@@ -10,6 +10,7 @@ from django.utils.html import format_html_join
 
 from core.exceptions import DomainError
 from governance.models import Channel, ChannelPromotion, Policy, PolicyVersion, RingMembership
+from governance.policies import policy_document_check
 from governance.policy_services import channel_create, channel_promote, channel_withdraw, policy_save
 
 
@@ -44,6 +45,16 @@ class PolicyForm(forms.ModelForm):
             return json.loads(self.cleaned_data["document"])
         except ValueError as exc:
             raise forms.ValidationError(f"not JSON: {exc}") from None
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind") or self.instance.kind
+        if kind and "document" in data:
+            try:  # the same check the service makes, shown on the form instead of as an error page
+                data["document"] = policy_document_check(kind=kind, document=data["document"])
+            except DomainError as exc:
+                self.add_error("document", exc.message)
+        return data
 
 
 class PolicyVersionInline(admin.TabularInline):
@@ -87,9 +98,6 @@ class PolicyAdmin(admin.ModelAdmin):
             messages.error(request, exc.message)
             return
         obj.pk, obj.current = version.policy.pk, version
-
-    def save_related(self, request, form, formsets, change):
-        pass  # the inline is read-only history
 
     def has_delete_permission(self, request, obj=None):
         return False
