@@ -49,8 +49,9 @@ class CheckpointParams(Schema):
                 "line (unix nanoseconds of the newest entry's integration), a blank line, then "
                 "`— <key name> <base64(4-byte key hash || Ed25519 signature)>`. Keep the newest one you have "
                 "verified and ask for a consistency proof from it to the next.",
-    openapi_extra={"responses": {"200": {"content": {"text/plain": {"schema": {"type": "string"},
-                                                                    "example": EXAMPLE_NOTE}}}}},
+    openapi_extra={"responses": {"200": {"content": {
+        "text/plain": {"schema": {"type": "string"}, "example": EXAMPLE_NOTE},
+        "application/json": {"schema": {"$ref": "#/components/schemas/CheckpointOut"}}}}}},
 )
 def get_checkpoint(request: HttpRequest, params: Query[CheckpointParams]):
     signed = transparency.log_checkpoint()

@@ -36,10 +36,11 @@ class SyncItemOut(Schema):
 
 
 class SyncSummaryOut(Schema):
-    accepted: int = Field(..., examples=[1])
-    identical: int = Field(..., examples=[1])
-    conflict: int = Field(..., examples=[1])
-    refused: int = Field(..., examples=[0])
+    accepted: int = Field(..., description="Items stored as new versions.", examples=[1])
+    identical: int = Field(..., description="Items already present with the same bytes.", examples=[1])
+    conflict: int = Field(..., description="Items whose name@version exists here with other bytes (kept local).",
+                          examples=[1])
+    refused: int = Field(..., description="Items that failed validation, verification or policy.", examples=[0])
 
 
 class SyncOut(Schema):

@@ -66,6 +66,8 @@ def heartbeat(request: HttpRequest, declaration_id: int, payload: HeartbeatIn | 
 @router.delete(
     "/capabilities/{declaration_id}", auth=ApiKeyAuth(), response={200: DeclarationOut, **errors(401, 403, 404)},
     operation_id="withdrawCapabilities", summary="Withdraw a declaration (the agent is shutting down)",
+    description="Ends the agent's declaration now: it drops out of capability answers and negotiation at once "
+                "and stays in the history (`include_ended=true`). Only the declaring agent's API key may withdraw.",
 )
 def withdraw(request: HttpRequest, declaration_id: int):
     agent = agent_services.agent_for_api_key(request.auth)

@@ -127,7 +127,9 @@ def diff_versions(request: HttpRequest, name: str, params: Query[DiffParams]):
         "`detected` edges come from diffing each version with the one before it and every declared pair, under "
         "the namespace's compatibility mode. Declared edges say whether detection `agrees`. With "
         "`?format=svg` the answer is an SVG picture (image/svg+xml): one column per major version."),
-    openapi_extra={"responses": {"200": {"content": {"image/svg+xml": {"schema": {"type": "string"}}}}}},
+    openapi_extra={"responses": {"200": {"content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/CompatibilityGraphOut"}},
+        "image/svg+xml": {"schema": {"type": "string"}}}}}},
 )
 def compatibility_graph(request: HttpRequest, name: str, params: Query[GraphParams]):
     graph = lifecycle_selectors.compatibility_graph(name=name)
