@@ -76,6 +76,21 @@ def test_recommendation_never_picks_deprecated_or_denied_versions(api, versions)
     assert any(e["version"] == "1.1.0" and e["reason"].startswith("policy denied") for e in stable["excluded"])
 
 
+def test_recommendation_skips_versions_whose_key_was_revoked(api, versions, make_signer):
+    from governance.services import signing_key_revoke
+
+    versions("ssh.exec", "1.0.0")
+    other = make_signer("other-root")
+    assert api.publish(other.sign(make_doc("ssh.exec", "1.1.0"))).status_code == 201
+    _runs(api, "1.0.0", ok=5, bad=5)
+    _runs(api, "1.1.0", ok=20, bad=0)
+    assert api.get("/v1/actions/ssh.exec/recommendation").json()["version"] == "1.1.0"
+    signing_key_revoke(key=other.model, actor="test", reason="leaked")
+    rec = api.get("/v1/actions/ssh.exec/recommendation").json()
+    assert rec["version"] == "1.0.0"
+    assert rec["excluded"][0]["version"] == "1.1.0" and rec["excluded"][0]["reason"].startswith("not verified")
+
+
 def test_runs_are_append_only_and_snapshot_the_trust_state(api, versions):
     versions("ssh.exec", "1.0.0")
     body = api.post("/v1/runs", {"action": "ssh.exec", "version": "1.0.0", "agent": "a", "outcome": "success",
