@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import semver
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -47,7 +48,9 @@ class ActionPage:
 def action_page(*, name: str) -> ActionPage:
     """The action, its versions newest first with deprecations, and the latest version's document and trust."""
     action = selectors.action_get(name=name)
-    versions = selectors.action_versions(action=action)
+    # Not selectors.action_versions: that loads every version's document, and this page shows only one.
+    versions = sorted(ActionVersion.objects.filter(action=action).select_related("signing_key"),
+                      key=lambda v: semver.Version.parse(v.version))
     deps = deprecations_for(versions=versions)
     rows = [VersionRow(version=v, deprecation=deps.get(v.id), latest=v.id == action.latest_version_id)
             for v in reversed(versions)]
@@ -68,6 +71,12 @@ class VersionPage:
     verification: dict
     deprecation: Deprecation | None
     latest: bool
+
+
+def version_numbers(*, action: Action) -> list[str]:
+    """The action's versions in SemVer order, without loading their documents."""
+    return sorted(ActionVersion.objects.filter(action=action).values_list("version", flat=True),
+                  key=semver.Version.parse)
 
 
 def version_page(*, name: str, version: str) -> VersionPage:

@@ -17,6 +17,7 @@ from registry.page_selectors import (
     action_page,
     catalog_namespaces,
     catalog_signers,
+    version_numbers,
     version_page,
     versions_signed_by_revoked_keys,
 )
@@ -117,7 +118,7 @@ def version_detail(request: HttpRequest, name: str, version: str) -> HttpRespons
 @_not_found_page
 def diff_view(request: HttpRequest, name: str) -> HttpResponse:
     action = selectors.action_get(name=name)
-    versions = [v.version for v in selectors.action_versions(action=action)]
+    versions = version_numbers(action=action)
     to_version = request.GET.get("to") or (action.latest_version.version if action.latest_version_id else "")
     earlier = [v for v in versions if v != to_version]
     default_from = versions[versions.index(to_version) - 1] if to_version in versions[1:] else (earlier or [""])[0]
