@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from action_registry.errors import RegistryError
 from analytics import charts
@@ -21,7 +21,7 @@ def _svg(svg: str):
     return mark_safe(svg)  # noqa: S308
 
 
-@require_GET
+@require_safe
 def overview(request: HttpRequest) -> HttpResponse:
     usage = sel.consumption_by_day(days=DAYS)
     labels = sel.day_labels(days=DAYS)
@@ -42,7 +42,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     })
 
 
-@require_GET
+@require_safe
 def action_analytics(request: HttpRequest, name: str) -> HttpResponse:
     try:
         action, versions, stats = action_stats(name=name)

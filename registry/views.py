@@ -7,7 +7,7 @@ from functools import wraps
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from action_registry.errors import RegistryError
 from registry import pages, selectors
@@ -72,20 +72,20 @@ def _catalog_context(request: HttpRequest) -> dict:
     }
 
 
-@require_GET
+@require_safe
 def catalog(request: HttpRequest) -> HttpResponse:
     context = _catalog_context(request)
     context.update(nav="catalog", namespaces=catalog_namespaces(), signers=catalog_signers())
     return render(request, "registry/catalog.html", context)
 
 
-@require_GET
+@require_safe
 def catalog_results(request: HttpRequest) -> HttpResponse:
     """The results region only, for instant search as the user types."""
     return render(request, "registry/_catalog_results.html", _catalog_context(request))
 
 
-@require_GET
+@require_safe
 @_not_found_page
 def action_detail(request: HttpRequest, name: str) -> HttpResponse:
     page = action_page(name=name)
@@ -99,7 +99,7 @@ def action_detail(request: HttpRequest, name: str) -> HttpResponse:
     })
 
 
-@require_GET
+@require_safe
 @_not_found_page
 def version_detail(request: HttpRequest, name: str, version: str) -> HttpResponse:
     page = version_page(name=name, version=version)
@@ -114,7 +114,7 @@ def version_detail(request: HttpRequest, name: str, version: str) -> HttpRespons
     })
 
 
-@require_GET
+@require_safe
 @_not_found_page
 def diff_view(request: HttpRequest, name: str) -> HttpResponse:
     action = selectors.action_get(name=name)
@@ -140,7 +140,7 @@ def _schemas(version) -> dict:
     return {"input_schema": doc.get("input_schema"), "output_schema": doc.get("output_schema")}
 
 
-@require_GET
+@require_safe
 @_not_found_page
 def graph_view(request: HttpRequest, name: str) -> HttpResponse:
     graph = compatibility_graph(name=name)

@@ -25,6 +25,7 @@ def test_catalog_lists_searches_and_filters(client, catalog, django_assert_max_n
     assert '<label for="q">' in page and '<label for="namespace">' in page and '<label for="kid">' in page
     assert "/static/web/site.css" in page
 
+    assert client.head("/").status_code == 200 and client.post("/").status_code == 405
     found = html(client.get("/", {"q": "weather"}))
     assert "weather.forecast" in found and "/actions/ssh.exec/" not in found
 
