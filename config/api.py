@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -99,6 +100,19 @@ def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @api.exception_handler(Http404)
 def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(404, "not_found", "no such resource", "See GET /v1/docs for the operations.")
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """PostgreSQL down or restarting (issue 12, tests/faults/test_postgres_restart.py): the transaction rolled
+    back, so the request had no effect and may be retried as is. Without this it was a 500 whose DEBUG body
+    carried a traceback. Integrity errors are bugs and stay 500."""
+    logger.warning("database unavailable: %s", type(exc).__name__)
+    response = error_response(503, "database_unavailable", "the database is unavailable; nothing was changed",
+                              "Retry the same request after a short delay (see Retry-After).")
+    response["Retry-After"] = "1"
+    return response
 
 
 api.add_router("", "registry.api.router")

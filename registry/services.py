@@ -138,7 +138,11 @@ def _is_newer_latest(candidate: semver.Version, action: Action) -> bool:
     """Latest = highest release; a prerelease is latest only while the action has no release."""
     if action.latest_version_id is None:
         return True
-    current = semver.Version.parse(action.latest_version.version)
+    # Issue 12 (tests/faults/test_postgres_restart.py): when select_for_update waited for another publish of
+    # this action, PostgreSQL re-reads the locked row but not the select_related join (EvalPlanQual), so
+    # latest_version_id can name the version just committed while the joined object is None: read it.
+    latest = action.latest_version or ActionVersion.objects.get(pk=action.latest_version_id)
+    current = semver.Version.parse(latest.version)
     if candidate.prerelease and not current.prerelease:
         return False
     if current.prerelease and not candidate.prerelease:
