@@ -170,8 +170,10 @@ class CpuMeter:
         workers, backends = self._pids()
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.loadgen = usage.ru_utime + usage.ru_stime - self.children_before
-        self.server_s = sum(proc_cpu_seconds(p) - self.before.get(p, 0.0) for p in workers | self.workers)
-        self.db_s = sum(proc_cpu_seconds(p) - self.before.get(p, 0.0) for p in backends | self.backends)
+        # A process gone by the end (a recycled worker, a closed backend) took its CPU count with it: count only
+        # processes alive at the end (new ones from zero), so the figure errs low, never negative.
+        self.server_s = sum(max(0.0, proc_cpu_seconds(p) - self.before.get(p, 0.0)) for p in workers)
+        self.db_s = sum(max(0.0, proc_cpu_seconds(p) - self.before.get(p, 0.0)) for p in backends)
         self.load = os.getloadavg()[0]
         return False
 
