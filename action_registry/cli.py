@@ -292,17 +292,14 @@ def _verify(ctx: Context) -> int:
 def _log_inclusion(ctx: Context, result: Any) -> RegistryError | None:
     """The publish of this version is in the log, and the log is consistent with every checkpoint this
     machine has seen: a registry that forks or rewrites its history is caught here."""
-    from .logclient import LogClient, LogError, record_inclusion_verify
+    from .logclient import inclusion_check_text, verification_log_check
 
-    try:
-        with LogClient(getattr(ctx.args, "registry", None)) as log:
-            inc = record_inclusion_verify(log, name=result.name, version=result.version,
-                                          content_hash=result.content_hash, verifier_key=ctx.args.log_key)
-    except LogError as exc:
-        return exc
-    result.checks.append(f"logged as entry {inc.leaf_index} at {inc.integrated_at}, included in the signed "
-                         f"checkpoint of size {inc.checkpoint.size}, consistent with earlier checkpoints")
-    return None
+    inc, failure = verification_log_check(getattr(ctx.args, "registry", None), name=result.name,
+                                          version=result.version, content_hash=result.content_hash,
+                                          verifier_key=ctx.args.log_key)
+    if inc is not None:
+        result.checks.append(inclusion_check_text(inc))
+    return failure
 
 
 def _pinned_key(text: str, alg: str | None) -> PinnedKey:

@@ -483,3 +483,20 @@ def log_monitor(client: LogClient, *, namespaces: Sequence[str], store: Checkpoi
         "size": frontier.size, "hashes": [h.hex() for h in frontier.hashes], "keys": sorted(keys),
         "namespaces": sorted(namespaces)}})
     return report
+
+
+def verification_log_check(base_url: str | None, *, name: str, version: str, content_hash: str,
+                           verifier_key: str | None = None) -> tuple[Inclusion | None, LogError | None]:
+    """The log step of a local verification, shared by the CLI and the MCP server: ``(inclusion, None)`` when
+    the publish is logged in a checkpoint consistent with every one seen before, else ``(None, error)``."""
+    try:
+        with LogClient(base_url) as log:
+            return record_inclusion_verify(log, name=name, version=version, content_hash=content_hash,
+                                           verifier_key=verifier_key), None
+    except LogError as exc:
+        return None, exc
+
+
+def inclusion_check_text(inc: Inclusion) -> str:
+    return (f"logged as entry {inc.leaf_index} at {inc.integrated_at}, included in the signed checkpoint of size "
+            f"{inc.checkpoint.size}, consistent with earlier checkpoints")

@@ -12,13 +12,14 @@ HTTP at ``/mcp``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import difflib
 import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
@@ -29,6 +30,7 @@ from . import __version__
 from .client import ENV_API_KEY, ENV_URL, AsyncRegistryClient, LocalVerification, RetryPolicy, VersionRecord
 from .document import parse_envelope
 from .errors import AuthError, ConflictError, NetworkError, NotFoundError, RegistryError
+from .logclient import inclusion_check_text, verification_log_check
 
 SERVER_NAME = "action-registry"
 INSTRUCTIONS = (
@@ -289,7 +291,18 @@ class Tools:
 
     async def verify(self, name: str, version: str | None) -> dict | CallToolResult:
         async def run() -> dict:
-            return _verification_out(await self.client.verify(name, version))
+            result = await self.client.verify(name, version)
+            if result.verified:
+                # The transparency log too: the publish is logged, and the log never forked or rewrote history
+                # as far as this machine has seen (the client's checkpoint state file).
+                inc, failure = await asyncio.to_thread(
+                    verification_log_check, self.client.base_url, name=result.name, version=result.version,
+                    content_hash=result.content_hash)
+                if failure is not None:
+                    result = replace(result, verified=False, reason=failure.code, message=failure.message)
+                else:
+                    result.checks.append(inclusion_check_text(inc))
+            return _verification_out(result)
         return await self.guarded(run, name=name, version=version)
 
     async def publish(self, envelope: EnvelopeIn) -> dict | CallToolResult:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ from action_registry import crypto
 from action_registry.document import sign_document
 
 ROOT = Path(__file__).resolve().parent.parent
+# Clients remember log checkpoints per registry URL: keep this run's memory apart from the machine's, so a
+# port reused by another run's registry is never mistaken for a registry that rewrote its history.
+os.environ.setdefault("ACTION_REGISTRY_STATE_DIR", tempfile.mkdtemp(prefix="ar-test-state-"))
 TESTDATA = Path(os.environ.get("ACTION_REGISTRY_TESTDATA", ROOT.parent / "shared" / "testdata"))
 
 

@@ -91,6 +91,7 @@ def test_stdio_session_lists_and_calls_every_tool(live_registry):
     is_error, verified, _ = out["verify"]
     assert not is_error and verified["verified"] is True and verified["key_status"] == "active"
     assert any("recomputed" in check for check in verified["checks"])
+    assert any(check.startswith("logged as entry") for check in verified["checks"])  # the transparency log
 
     assert out["publish"][1]["created"] is True and out["republish"][1]["created"] is False
     is_error, conflict, _ = out["conflict"]
