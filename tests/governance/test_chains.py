@@ -120,7 +120,7 @@ def test_certificate_expiring_keeps_old_versions_but_refuses_new(api, make_signe
 
 
 def test_forged_certificate_signature_is_refused(api, make_signer):
-    root = make_signer("root-1")
+    make_signer("root-1")  # the real root, whose name the forger borrows
     mallory = new_signer("mallory")
     env = certificate(mallory, new_signer("evil-org"), ["ssh"])
     env["certificate"]["parent_kid"] = "root-1"
