@@ -34,7 +34,7 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def _start_worker(redis_url: str, procs: list, *, beat: bool = False, schedule_dir=None) -> Worker:
+def _spawn(redis_url: str, procs: list, *, beat: bool = False, schedule_dir=None) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": test_database_url(), "REDIS_URL": redis_url,
            "DJANGO_SETTINGS_MODULE": "config.settings", "CELERY_TASK_ALWAYS_EAGER": "0"}
     env.pop("PYTEST_VERSION", None)
@@ -44,6 +44,11 @@ def _start_worker(redis_url: str, procs: list, *, beat: bool = False, schedule_d
         cmd += ["-B", "-s", str(schedule_dir / "beat-schedule")]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     procs.append(proc)
+    return proc
+
+
+def _ready(proc: subprocess.Popen, redis_url: str) -> Worker:
+    """Wait until the worker answers a ping. Started early, it boots Django while the test seeds its data."""
     worker = Worker(redis_url)
 
     def answers() -> bool:
@@ -69,24 +74,26 @@ def _stop(procs: list) -> None:
 
 @pytest.fixture(scope="module")
 def module_celery_worker(django_db_setup):
-    """One worker (no beat) for a module's tests: booting Django is most of a worker's cost. It holds no
-    transaction between tasks, so each test's database flush goes through."""
+    """One worker (no beat) for a module's tests, spawned at once: booting Django is most of its cost. It holds
+    no transaction between tasks, so each test's database flush goes through."""
     redis_url = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15")  # as the redis_url fixture
     redis.Redis.from_url(redis_url).flushdb()  # no task left over from an earlier run
     procs: list[subprocess.Popen] = []
-    yield lambda: _start_worker(redis_url, procs) if not procs else Worker(redis_url)
+    proc = _spawn(redis_url, procs)
+    yield lambda: _ready(proc, redis_url)
     _stop(procs)
 
 
 @pytest.fixture
 def celery_worker(transactional_db, module_celery_worker):
-    """``celery_worker()``: the module's worker, started on first use."""
+    """``celery_worker()``: waits for the module's worker and returns a sender."""
     return module_celery_worker
 
 
 @pytest.fixture
 def celery_worker_with_beat(transactional_db, redis_url, tmp_path):
-    """``celery_worker_with_beat()``: a worker running beat (``-B``, DatabaseScheduler) for this test only."""
+    """``celery_worker_with_beat()``: a worker running beat (``-B``, DatabaseScheduler) for this test only;
+    spawned when called, because beat must find the test's schedules in the database when it starts."""
     procs: list[subprocess.Popen] = []
-    yield lambda: _start_worker(redis_url, procs, beat=True, schedule_dir=tmp_path)
+    yield lambda: _ready(_spawn(redis_url, procs, beat=True, schedule_dir=tmp_path), redis_url)
     _stop(procs)

@@ -47,7 +47,6 @@ def _history(kid: str, name: str, times) -> None:
 
 
 def test_publish_spike_raises_an_anomaly_against_the_keys_own_history(api, make_signer, celery_worker):
-    worker = celery_worker()
     spiky = make_signer("spiky-1")
     now = timezone.now()
     _history("spiky-1", "ssh.exec", [now - timedelta(days=d) for d in range(1, 5)])  # one a day
@@ -61,6 +60,7 @@ def test_publish_spike_raises_an_anomaly_against_the_keys_own_history(api, make_
     # spiky-1 really publishes six versions within the hour
     _publish(api, spiky, "ssh.exec", [f"2.0.{i}" for i in range(6)])
 
+    worker = celery_worker()
     worker.send("analytics.anomaly_detect_task")
     _barrier(worker)
 
@@ -82,9 +82,9 @@ def _report_runs(api, version: str, outcome: str, n: int) -> None:
 
 
 def test_reputation_moves_with_run_outcomes(api, trusted_signer, celery_worker):
-    worker = celery_worker()
     _publish(api, trusted_signer, "ssh.exec", ["1.0.0"])
     _report_runs(api, "1.0.0", "success", 6)
+    worker = celery_worker()
     worker.send("analytics.reputation_compute_task")
     first = wait_for(lambda: ReputationScore.objects.filter(subject_type="action", subject="ssh.exec").first())
     publisher_first = ReputationScore.objects.get(subject_type="publisher", subject=trusted_signer.kid).score
