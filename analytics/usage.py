@@ -35,7 +35,7 @@ class UsageBuffer:
         self._events = 0
         self._wake = threading.Event()
         self._owner_pid = 0  # the process whose flusher thread runs (a forked child starts its own)
-        self._deadline = 0.0  # eager mode only: when the next in-request flush is due
+        self._deadline = time.monotonic() + settings.ANALYTICS["USAGE_FLUSH_SECONDS"]  # eager mode only
 
     def add(self, *, kind: str, action: str, version: str = "", agent: str = "") -> None:
         key = (int(time.time() // 3600), kind, action, version, agent[:200])
