@@ -13,10 +13,12 @@ from analytics.choices import RunKind, RunOutcome
 from analytics.models import Run
 from analytics.stats import percentile, wilson_interval
 from governance.policies import active_policies, policy_evaluate_version
-from registry import records
+from governance.policy_selectors import channels_by_version
+from governance.selectors import trust_snapshot
 from registry.lifecycle_selectors import deprecations_for
 from registry.models import Action, ActionVersion
 from registry.selectors import action_get, action_versions
+from registry.verification import verification_result
 
 
 @dataclass(frozen=True)
@@ -99,16 +101,21 @@ def version_exclusions(*, versions: list[ActionVersion], ring: str = "", agent: 
     by policy for this ring. Versions absent from the answer may be used."""
     deps = deprecations_for(versions=versions)
     policies = active_policies()
+    snapshot = trust_snapshot()  # one trust-store read for every version, not one each
+    channels = channels_by_version(action_name=versions[0].action.name) if versions and policies else {}
     out: dict[int, str] = {}
     for v in versions:
         if v.id in deps:
             out[v.id] = f"deprecated: {deps[v.id].reason}"
             continue
-        verification = records.version_verification(v)
+        verification = verification_result(content_hash=v.blob_id, canonical=bytes(v.blob.canonical), kid=v.kid,
+                                           alg=v.alg, sig=v.sig, name=v.action.name, published_at=v.published_at,
+                                           snapshot=snapshot)
         if not verification["verified"]:
             out[v.id] = f"not verified: {verification.get('reason') or verification.get('key_status')}"
             continue
-        decision = policy_evaluate_version(version_row=v, agent=agent, ring=ring, policies=policies)
+        decision = policy_evaluate_version(version_row=v, agent=agent, ring=ring, policies=policies,
+                                           promoted_channels=channels.get(v.version, set()))
         if not decision.allowed:
             out[v.id] = "policy denied: " + "; ".join(r.reason for r in decision.denying)
     return out

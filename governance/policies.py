@@ -168,13 +168,15 @@ def policy_evaluate(*, action: str, version: str, agent: str = "", ring: str = "
 
 
 def policy_evaluate_version(*, version_row, agent: str = "", ring: str = "", context: str = EVALUATE,
-                            override_reason: str = "", policies: list[Policy] | None = None) -> Decision:
+                            override_reason: str = "", policies: list[Policy] | None = None,
+                            promoted_channels: set[str] | None = None) -> Decision:
     """Evaluate for a stored ``registry.ActionVersion`` (its key and deprecation are read here)."""
     from registry.lifecycle_selectors import deprecation_of  # noqa: PLC0415 (governance reads registry lazily)
 
     return policy_evaluate(action=version_row.action.name, version=version_row.version, agent=agent, ring=ring,
                            context=context, override_reason=override_reason, key=version_row.signing_key,
-                           deprecation=deprecation_of(version=version_row), policies=policies)
+                           deprecation=deprecation_of(version=version_row), policies=policies,
+                           promoted_channels=promoted_channels)
 
 
 # --- enforcement -----------------------------------------------------------------------------------
@@ -216,9 +218,10 @@ def policy_enforce(*, agent: str, ring: str, action: str, version: str, context:
     return decision
 
 
-def policy_enforce_publish(*, name: str, version: str, key: SigningKey) -> None:
-    """Namespace-signing policies at publish: refuse before anything is written."""
-    decision = policy_evaluate(action=name, version=version, context=PUBLISH, key=key)
+def policy_enforce_publish(*, name: str, version: str, key: SigningKey, policies: list[Policy] | None = None) -> None:
+    """Namespace-signing policies at publish: refuse before anything is written. ``policies``: the active
+    policies if the caller has them (the publish path caches them per trust state; policy_save bumps it)."""
+    decision = policy_evaluate(action=name, version=version, context=PUBLISH, key=key, policies=policies)
     if not decision.allowed:
         _refuse(decision, f"publishing {name}@{version}")
 

@@ -43,6 +43,15 @@ def channels_of(*, action_name: str, version: str) -> set[str]:
                .values_list("channel__name", flat=True))
 
 
+def channels_by_version(*, action_name: str) -> dict[str, set[str]]:
+    """``{version: {channel names}}`` for every live promotion of ``action_name`` (one query)."""
+    out: dict[str, set[str]] = {}
+    for version, channel in ChannelPromotion.objects.filter(action_name=action_name, withdrawn_at=None).values_list(
+            "version", "channel__name"):
+        out.setdefault(version, set()).add(channel)
+    return out
+
+
 def channel_members(*, channel: Channel) -> list[ChannelPromotion]:
     return list(ChannelPromotion.objects.filter(channel=channel, withdrawn_at=None).order_by("action_name", "id"))
 

@@ -163,3 +163,20 @@ def test_other_apps_anomaly_events_become_acknowledgeable_anomalies(db):
     assert anomaly.status == "acknowledged" and anomaly.acknowledged_by == "user:sec"
     assert Event.objects.filter(kind="anomaly.acknowledged").count() == 1
     assert Anomaly.objects.count() == 1
+
+
+def test_stats_and_recommendation_query_counts_do_not_grow_with_versions(api, versions):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count(path: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get(path).status_code == 200
+        return len(ctx.captured_queries)
+
+    versions("ssh.exec", "1.0.0", "1.1.0")
+    _runs(api, "1.0.0", ok=2, bad=1)
+    few = {p: count(p) for p in ("/v1/actions/ssh.exec/stats", "/v1/actions/ssh.exec/recommendation")}
+    versions("ssh.exec", "1.2.0", "1.3.0", "1.4.0", "1.5.0")
+    _runs(api, "1.4.0", ok=3, bad=0)
+    assert {p: count(p) for p in few} == few
