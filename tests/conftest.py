@@ -70,6 +70,38 @@ def _fresh_cache():
     cache.clear()
 
 
+def ensure_governance_groups() -> None:
+    """The governance groups come from a data migration; a transactional test's flush empties them, so tests
+    that need them put them back (same names and permissions as the migration)."""
+    from importlib import import_module
+
+    from django.contrib.auth.models import Group, Permission
+
+    groups = import_module("governance.migrations.0003_permission_groups").GROUPS
+    for name, codenames in groups.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(Permission.objects.filter(
+            codename__in=codenames, content_type__app_label__in=["governance", "core"]))
+
+
+@pytest.fixture
+def governance_groups(db) -> None:
+    ensure_governance_groups()
+
+
+@pytest.fixture(autouse=True)
+def _groups_survive_flushes(request, django_db_blocker):
+    """A transactional test ends by flushing every table, data-migration rows included: put the governance
+    groups back so the tests after it see the database as migrations left it."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool({"transactional_db", "live_server", "registry_server"} & set(request.fixturenames)) or (
+        marker is not None and marker.kwargs.get("transaction"))
+    if transactional:
+        with django_db_blocker.unblock():
+            ensure_governance_groups()
+
+
 @pytest.fixture
 def trusted_signer(db):
     """An Ed25519 root key in the trust store."""

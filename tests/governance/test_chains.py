@@ -13,7 +13,7 @@ from action_registry.canonical import canonicalize
 from action_registry.chain import format_time, make_certificate, sign_certificate
 from governance import selectors, services
 from governance.models import ApiKey, SigningKey
-from tests.conftest import Signer, make_doc
+from tests.conftest import Signer, ensure_governance_groups, make_doc
 
 NOW = datetime.now(UTC)
 
@@ -30,6 +30,7 @@ def new_signer(kid, alg=crypto.ED25519) -> Signer:
 
 
 def user_in(group: str, name: str) -> User:
+    ensure_governance_groups()
     user = User.objects.create_user(name, password="pw-" + name, is_staff=True)
     user.groups.add(Group.objects.get(name=group))
     return user
