@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from core.middleware import current_request_id
 from core.models import AuditEntry, Event
+from core.transparency import log_lock
 
 _listeners: list = []
 # Deliberately the transparency log's lock key (core.transparency.LOG_LOCK_KEY, "ar:tlog"): with one lock
@@ -25,9 +26,7 @@ def event_emit(*, kind: str, namespace: str = "", subject: str = "", payload: di
     with transaction.atomic(savepoint=False):
         # Held until commit, so event ids become visible in id order: a subscriber that has seen event N
         # has seen (or can read) every event below N, and `since=<id>` never skips a late committer.
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK_KEY])
+        log_lock()  # OUTBOX_LOCK_KEY is its key; taken once per transaction, however many events and leaves
         event = Event.objects.create(kind=kind, namespace=namespace, subject=subject, payload=payload or {},
                                      request_id=current_request_id() or "")
     for callback in _listeners:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from action_registry import crypto, merkle
@@ -102,12 +102,44 @@ def _fetch_nodes(nodes: Collection[merkle.Node]) -> dict[merkle.Node, bytes]:
     return {(level, index): bytes(h) for level, index, h in rows}
 
 
-def _lock_log() -> None:
+def _lock_held_marker() -> None:
+    """An on_commit no-op whose presence says this transaction holds the log lock (see log_lock)."""
+
+
+def log_lock() -> None:
     """Serialise appends until the caller's transaction ends, so leaf indexes are dense and sequential.
-    SQLite needs no lock: its writers already run one at a time (transaction_mode IMMEDIATE)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOG_LOCK_KEY])
+    SQLite needs no lock: its writers already run one at a time (transaction_mode IMMEDIATE).
+
+    Taken once per transaction (the outbox takes the same lock, core.services.event_emit): a marker in the
+    connection's on-commit list records that it is held. Django drops the marker when the transaction ends
+    and when a savepoint opened before it rolls back, which is exactly when PostgreSQL releases the lock."""
+    if connection.vendor != "postgresql":
+        return
+    if any(entry[1] is _lock_held_marker for entry in connection.run_on_commit):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOG_LOCK_KEY])
+    transaction.on_commit(_lock_held_marker)
+
+
+# The log's size and the hashes of the complete subtrees of its current tree (one per 1-bit of the size,
+# at (level k, index (size >> k) - 1)): everything an append needs, in one round trip under the lock.
+_HEAD_SQL = ('WITH s AS (SELECT COALESCE(MAX("index") + 1, 0) AS n FROM core_logleaf) '
+             'SELECT s.n, k.lvl, node."hash" FROM s '
+             'LEFT JOIN generate_series(0, 62) AS k(lvl) ON (s.n >> k.lvl) & 1 = 1 '
+             'LEFT JOIN core_lognode node ON node."level" = k.lvl AND node."index" = (s.n >> k.lvl) - 1')
+
+
+def _log_head() -> tuple[int, dict[merkle.Node, bytes]]:
+    """(size, {node: hash} of the size's complete subtrees): one query on PostgreSQL, two elsewhere."""
+    if connection.vendor != "postgresql":
+        size = log_size()
+        return size, _fetch_nodes([(k, (size >> k) - 1) for k in range(size.bit_length()) if (size >> k) & 1])
+    with connection.cursor() as cursor:
+        cursor.execute(_HEAD_SQL)
+        rows = cursor.fetchall()
+    size = rows[0][0]
+    return size, {(lvl, (size >> lvl) - 1): bytes(h) for _, lvl, h in rows if h is not None}
 
 
 def _iso(when: datetime) -> str:
@@ -125,8 +157,8 @@ def log_append(*, kind: str, payload: dict[str, Any], namespace: str = "", subje
     clash = set(payload) & set(RESERVED_FIELDS)
     if clash:
         raise ValueError(f"payload may not set {sorted(clash)}: the log sets them")
-    _lock_log()
-    size = log_size()
+    log_lock()
+    size, known = _log_head()
     now = timezone.now()
     entry = {"kind": kind, "integrated_at": _iso(now), **payload}
     check_value(entry)
@@ -136,8 +168,6 @@ def log_append(*, kind: str, payload: dict[str, Any], namespace: str = "", subje
     # The new leaf completes one subtree per trailing 1-bit of its index; each needs its left sibling.
     top = (~size & (size + 1)).bit_length() - 1  # number of trailing 1-bits of size
     siblings = [(lvl, (size >> lvl) - 1) for lvl in range(top)]
-    created_at = {(lvl, size >> lvl) for lvl in range(top + 1)}
-    known = _fetch_nodes({*siblings, *(n for n in merkle.root_nodes(size + 1) if n not in created_at)})
     created = {(0, size): leaf}
     h = leaf
     for lvl, sib in siblings:
@@ -149,6 +179,7 @@ def log_append(*, kind: str, payload: dict[str, Any], namespace: str = "", subje
     row = LogLeaf.objects.create(index=size, kind=kind, namespace=namespace, subject=subject, data=data,
                                  leaf_hash=leaf, root_hash=root, integrated_at=now)
     LogNode.objects.bulk_create([LogNode(level=lvl, index=idx, hash=hv) for (lvl, idx), hv in created.items()])
+    row.tree_nodes = known  # every complete subtree of the new tree: log_receipt proves from them, no query
     return row
 
 
@@ -245,11 +276,12 @@ class ConsistencyProof:
     hashes: list[bytes]
 
 
-def _prove(ranges: list[tuple[int, int]], sizes: tuple[int, ...]) -> tuple[list[bytes], list[bytes]]:
+def _prove(ranges: list[tuple[int, int]], sizes: tuple[int, ...],
+           fetch=_fetch_nodes) -> tuple[list[bytes], list[bytes]]:
     """Proof elements for ``ranges`` and the roots of trees of ``sizes``, all from one node query."""
     roots = [(0, size) for size in sizes if size > 0]
     try:
-        hashes = merkle.range_hashes(ranges + roots, _fetch_nodes)
+        hashes = merkle.range_hashes(ranges + roots, fetch)
     except merkle.ProofError as exc:
         if exc.code == "log_storage_incomplete":  # usually: a tree the log has not grown to yet
             _require_size(max(sizes), log_size())
@@ -258,9 +290,9 @@ def _prove(ranges: list[tuple[int, int]], sizes: tuple[int, ...]) -> tuple[list[
     return hashes[:len(ranges)], [next(computed) if size > 0 else merkle.EMPTY_ROOT for size in sizes]
 
 
-def log_inclusion_proof(*, index: int, tree_size: int) -> InclusionProof:
+def log_inclusion_proof(*, index: int, tree_size: int, fetch=_fetch_nodes) -> InclusionProof:
     """The audit path of leaf ``index`` and the root it leads to: one primary-key batch, O(log n) rows."""
-    hashes, (root,) = _prove(merkle.inclusion_ranges(index, tree_size), (tree_size,))
+    hashes, (root,) = _prove(merkle.inclusion_ranges(index, tree_size), (tree_size,), fetch)
     return InclusionProof(index=index, tree_size=tree_size, root_hash=root, hashes=hashes)
 
 
@@ -286,8 +318,23 @@ def log_receipt(leaf: LogLeaf) -> dict[str, Any]:
     """Proof that the log took ``leaf`` in: the checkpoint of the tree it completed and the inclusion proof
     against that checkpoint's (signed) root. Deterministic, so a re-publish gets the same receipt."""
     size = leaf.index + 1
-    signed = log_checkpoint(size)
-    proof = log_inclusion_proof(index=leaf.index, tree_size=size)
+    known = getattr(leaf, "tree_nodes", None)
+    if known is None:
+        signed = log_checkpoint(size)
+        proof = log_inclusion_proof(index=leaf.index, tree_size=size)
+    else:  # just appended (log_append): the leaf row holds the tree's root and time, and we hold its nodes
+        checkpoint = Checkpoint(origin=log_origin(), size=size, root_hash=bytes(leaf.root_hash),
+                                extensions=(timestamp_extension(leaf.integrated_at),))
+        signed = SignedCheckpoint(checkpoint=checkpoint, note=checkpoint_sign(checkpoint, log_signer()),
+                                  timestamp=leaf.integrated_at)
+
+        def fetch(nodes):
+            nodes = list(nodes)
+            found = {n: known[n] for n in nodes if n in known}
+            missing = [n for n in nodes if n not in known]
+            return {**found, **_fetch_nodes(missing)} if missing else found
+
+        proof = log_inclusion_proof(index=leaf.index, tree_size=size, fetch=fetch)
     return {"leaf_index": leaf.index, "leaf_hash": bytes(leaf.leaf_hash).hex(),
             "integrated_at": _iso(leaf.integrated_at), "entry": bytes(leaf.data).decode("utf-8"),
             "checkpoint": signed.note,

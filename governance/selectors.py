@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,6 +60,11 @@ class TrustSnapshot:
     version: int
     keys: dict[tuple[str, str], KeyInfo]
     models: dict[tuple[str, str], int]  # (kid, alg) -> SigningKey.pk
+    changed_at: datetime | None = None  # TrustState.changed_at: with version, what caches key on
+
+    @property
+    def stamp(self) -> tuple:
+        return (self.version, self.changed_at)
 
     def get(self, kid: str, alg: str) -> KeyInfo | None:
         return self.keys.get((kid, alg))
@@ -105,10 +111,28 @@ def trust_snapshot() -> TrustSnapshot:
     by_pk = {row.pk: row for row in rows}
     snapshot = TrustSnapshot(version=version,
                              keys={(r.kid, r.alg): _key_info(r, by_pk) for r in rows},
-                             models={(r.kid, r.alg): r.pk for r in rows})
+                             models={(r.kid, r.alg): r.pk for r in rows}, changed_at=row[1])
     _snapshot_cache["current"] = snapshot
     _snapshot_cache["stamp"] = row[1]  # type: ignore[assignment]
     return snapshot
+
+
+_trust_cached: dict[str, tuple[tuple, object]] = {}
+
+
+def trust_cached(snapshot: TrustSnapshot, name: str, build):
+    """``build()``, cached per process for ``snapshot``'s trust state (version and change time).
+
+    Only for reads whose every change bumps TrustState in the same transaction (signing keys, approved
+    namespace claims, policies): the publish path needs them on every publish. The caller took ``snapshot``
+    from ``trust_snapshot()`` in this request, so a change committed elsewhere is seen on the very next call;
+    a value is read after the state it is stored under, so it is never older than that state."""
+    hit = _trust_cached.get(name)
+    if hit is not None and hit[0] == snapshot.stamp:
+        return hit[1]
+    value = build()
+    _trust_cached[name] = (snapshot.stamp, value)
+    return value
 
 
 def chain_evaluate(*, kid: str, alg: str, name: str | None, at: datetime,
@@ -132,6 +156,30 @@ def namespace_owner_for(name: str) -> Namespace | None:
         if prefix in claims:
             return claims[prefix]
     return None
+
+
+def namespace_owners_for(name: str, *, snapshot: TrustSnapshot) -> tuple[str, frozenset] | None:
+    """``namespace_owner_for`` as ``(prefix, {(kid, alg) of its owners})``, from a per-trust-state cache of the
+    approved claims (approving a claim bumps TrustState; owners are set only while a claim is pending)."""
+    def build() -> dict[str, frozenset]:
+        return {n.prefix: frozenset((k.kid, k.alg) for k in n.owners.all())
+                for n in Namespace.objects.filter(status=ClaimStatus.APPROVED).prefetch_related("owners")}
+
+    claims = trust_cached(snapshot, "approved_namespaces", build)
+    segments = name.split(".")
+    for prefix in (".".join(segments[:i]) for i in range(len(segments), 0, -1)):
+        if prefix in claims:
+            return prefix, claims[prefix]
+    return None
+
+
+def signing_key_model(snapshot: TrustSnapshot, pk: int) -> SigningKey:
+    """The SigningKey row ``pk`` as of ``snapshot`` (a copy: callers may touch it), read once per trust state."""
+    keys = trust_cached(snapshot, "signing_key_models", dict)
+    key = keys.get(pk)
+    if key is None:
+        key = keys[pk] = SigningKey.objects.get(pk=pk)
+    return copy.copy(key)
 
 
 def key_chain(*, key: SigningKey) -> list[SigningKey]:

@@ -11,7 +11,7 @@ from action_registry.document import parse_envelope
 from core.exceptions import DomainError, NotFound
 from core.log_schemas import ReceiptOut
 from core.schemas import errors
-from core.transparency import log_receipt_for
+from core.transparency import log_receipt, log_receipt_for
 from governance.auth import ApiKeyAuth
 from registry import records, selectors, services
 from registry.lifecycle_api import deprecation_headers
@@ -52,7 +52,8 @@ def _json(body: bytes, status: int = 200) -> HttpResponse:
 def publish_action(request: HttpRequest, payload: PublishIn):
     envelope = parse_envelope(request.parsed_body, max_depth=request.max_json_depth)
     result = services.action_version_publish(envelope=envelope, api_key=request.auth)
-    receipt = log_receipt_for(kind="action.published", subject=f"{result.version.action.name}@{result.version.version}")
+    receipt = (log_receipt(result.log_leaf) if result.log_leaf is not None else
+               log_receipt_for(kind="action.published", subject=f"{result.version.action.name}@{result.version.version}"))
     return _json(records.version_record_bytes(result.version, extra={"receipt": receipt} if receipt else None),
                  status=201 if result.created else 200)
 

@@ -12,6 +12,7 @@ import semver
 from action_registry.diff import DocumentDiff, diff_documents, mode_directions
 from action_registry.errors import DocumentError
 from action_registry.versions import parse_range
+from governance.selectors import TrustSnapshot, trust_cached
 from registry import selectors
 from registry.choices import CompatibilityMode
 from registry.models import Action, ActionVersion, CompatibilityPolicy, Deprecation, DeprecationEntry
@@ -72,11 +73,18 @@ class Policy:
     refuse_undeclared_breaks: bool
 
 
-def compatibility_policy_for(*, name: str) -> Policy:
-    """The policy of the longest prefix covering ``name``, else the ``*`` row, else backward."""
+def compatibility_policy_for(*, name: str, snapshot: TrustSnapshot | None = None) -> Policy:
+    """The policy of the longest prefix covering ``name``, else the ``*`` row, else backward.
+
+    With ``snapshot`` (the publish path): from every row, cached per trust state (compatibility_policy_set and
+    _delete bump TrustState in their transaction)."""
     segments = name.split(".")
     prefixes = [".".join(segments[:i]) for i in range(1, len(segments) + 1)]
-    rows = {row.prefix: row for row in CompatibilityPolicy.objects.filter(prefix__in=[*prefixes, "*"])}
+    if snapshot is not None:
+        rows = trust_cached(snapshot, "compatibility_policies",
+                           lambda: {row.prefix: row for row in CompatibilityPolicy.objects.all()})
+    else:
+        rows = {row.prefix: row for row in CompatibilityPolicy.objects.filter(prefix__in=[*prefixes, "*"])}
     best = next((rows[p] for p in reversed(prefixes) if p in rows), rows.get("*"))
     if best is None:
         return Policy(prefix=None, mode=DEFAULT_MODE, refuse_undeclared_breaks=False)
@@ -100,6 +108,13 @@ def version_document(version: ActionVersion) -> dict:
 def action_documents(*, action: Action) -> list[tuple[ActionVersion, dict]]:
     """Every version with its parsed document, SemVer ascending."""
     return [(v, version_document(v)) for v in selectors.action_versions(action=action)]
+
+
+def action_documents_by_name(*, name: str) -> list[tuple[ActionVersion, dict]]:
+    """``action_documents`` of the action called ``name`` (none if there is no such action), in one query."""
+    versions = list(ActionVersion.objects.filter(action__name=name).select_related("blob"))
+    versions.sort(key=lambda v: semver.Version.parse(v.version))
+    return [(v, version_document(v)) for v in versions]
 
 
 _diffs: OrderedDict[tuple[str, str], DocumentDiff] = OrderedDict()

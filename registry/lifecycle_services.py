@@ -11,6 +11,8 @@ from core.exceptions import Conflict, DomainError, NotFound, Unprocessable
 from core.services import audit_record, event_emit
 from governance.auth import api_key_require_namespace
 from governance.models import ApiKey
+from governance.selectors import TrustSnapshot
+from governance.services import trust_state_bump
 from registry import lifecycle_selectors, selectors
 from registry.choices import CompatibilityMode, DeprecationAction
 from registry.models import Action, ActionVersion, CompatibilityPolicy, Deprecation, DeprecationEntry
@@ -141,6 +143,7 @@ def compatibility_policy_set(*, prefix: str, mode: str, refuse_undeclared_breaks
                                                                                        "after": after}, user=user)
     event_emit(kind="compatibility.policy_changed", namespace="" if prefix == "*" else prefix.split(".")[0],
                subject=prefix, payload={"prefix": prefix, **after})
+    trust_state_bump()  # the publish path caches compatibility policies per trust state
     return policy
 
 
@@ -156,6 +159,7 @@ def compatibility_policy_delete(*, prefix: str, actor: str, user=None) -> None:
                  user=user)
     event_emit(kind="compatibility.policy_changed", namespace="" if prefix == "*" else prefix.split(".")[0],
                subject=prefix, payload={"prefix": prefix, "mode": None, "deleted": True})
+    trust_state_bump()  # the publish path caches compatibility policies per trust state
 
 
 # --- the publish path --------------------------------------------------------------------------------
@@ -164,7 +168,7 @@ def _ranges(doc: dict, key: str) -> list[Range]:
     return [parse_range(text) for text in (doc.get("compatibility") or {}).get(key, [])]
 
 
-def compatibility_check(*, envelope: Envelope) -> None:
+def compatibility_check(*, envelope: Envelope, snapshot: TrustSnapshot | None = None) -> None:
     """Refuse a publish whose signed compatibility declaration its own schemas contradict.
 
     Runs before the publish transaction and writes nothing. A version that declares
@@ -174,13 +178,10 @@ def compatibility_check(*, envelope: Envelope) -> None:
     """
     doc = envelope.document
     compatible_with, breaks = _ranges(doc, "compatible_with"), _ranges(doc, "breaks")  # malformed: 422 always
-    policy = lifecycle_selectors.compatibility_policy_for(name=envelope.name)
+    policy = lifecycle_selectors.compatibility_policy_for(name=envelope.name, snapshot=snapshot)
     if policy.mode == CompatibilityMode.NONE or not (compatible_with or policy.refuse_undeclared_breaks):
         return
-    action = Action.objects.filter(name=envelope.name).first()
-    if action is None:
-        return
-    others = lifecycle_selectors.action_documents(action=action)
+    others = lifecycle_selectors.action_documents_by_name(name=envelope.name)  # [] for a new action
     if any(v.version == envelope.version for v, _ in others):
         return  # a re-publish: the publish path answers it (identical bytes, or version_exists)
     both = [v.version for v, _ in others
