@@ -31,9 +31,11 @@ PAGE_MAX = 1000
 
 
 def event_wire(event: Event) -> dict:
-    """The JSON form of an event, the same on the WebSocket and at GET /v1/events."""
+    """The JSON form of an event, the same on the WebSocket and at GET /v1/events. ``request_id`` is the id of
+    the request (or task) that caused it, so a delivery can be followed back to the publish's log line."""
     return {"id": event.id, "kind": event.kind, "namespace": event.namespace, "subject": event.subject,
-            "payload": event.payload, "created_at": event.created_at.isoformat().replace("+00:00", "Z")}
+            "payload": event.payload, "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
+            "request_id": event.request_id}
 
 
 # --- reads ----------------------------------------------------------------------------------------

@@ -140,6 +140,8 @@ class EventOut(Schema):
     subject: str = Field(..., description="name@version, kid, agent name...", examples=["ssh.exec@1.0.0"])
     payload: dict[str, Any] = Field(..., description="Kind-specific details.")
     created_at: datetime = Field(..., description="When the change committed (UTC).")
+    request_id: str = Field("", description="Id of the request that caused the event (its X-Request-ID); '' "
+                            "when none did.", examples=["4f0c2d9e8a1b4c7d"])
 
 
 class EventPageOut(Schema):

@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from action_registry.errors import RegistryError
-from core import outbox
+from core import metrics, outbox
 from governance.auth import api_key_authenticate
 
 SUBPROTOCOL = "action-registry.v1"
@@ -182,7 +182,7 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             if event["id"] == self.cursor + 1:
                 self.cursor = event["id"]
                 if self.where.matches(event):
-                    await self.send_json({"type": "event", **event})
+                    await self._deliver(event)
                 return
         # A jump: earlier events are committed (ids become visible in order) but reached us late or not at all.
         await self._catch_up(until=event["id"])
@@ -193,10 +193,15 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             while self.cursor < upto:
                 rows = await database_sync_to_async(self._page)(self.cursor, upto)
                 for event in rows:
-                    await self.send_json({"type": "event", **event})
+                    await self._deliver(event)
                     self.cursor = event["id"]
                 if len(rows) < outbox.PAGE_MAX:
                     self.cursor = max(self.cursor, upto)
+
+    async def _deliver(self, event: dict) -> None:
+        """The one place an event reaches this subscriber (live or replayed), so it is counted once."""
+        await self.send_json({"type": "event", **event})
+        metrics.event_delivered(kind=event["kind"])
 
     def _page(self, since: int, upto: int) -> list[dict]:
         return [outbox.event_wire(e) for e in outbox.events_after(since=since, until=upto, where=self.where)]

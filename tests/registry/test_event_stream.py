@@ -159,9 +159,18 @@ class Subscriber:
         self.ws.close()
 
 
-def _publish(port: int, token: str, envelope: dict) -> httpx.Response:
+def _publish(port: int, token: str, envelope: dict, **headers: str) -> httpx.Response:
     return httpx.post(f"http://127.0.0.1:{port}/v1/actions", json=envelope, timeout=WAIT,
-                      headers={"Authorization": f"Bearer {token}"})
+                      headers={"Authorization": f"Bearer {token}", **headers})
+
+
+def _delivered(port: int, kind: str) -> float:
+    """ar_events_delivered_total{kind, channel="websocket"} of that daphne process (its own /metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=WAIT).text
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == "ar_events_delivered_total" and s.labels == {"kind": kind, "channel": "websocket"})
 
 
 def test_two_subscribers_on_two_processes_each_get_a_publish_once(two_servers, fresh_trust_state, redis_url,
@@ -170,13 +179,16 @@ def test_two_subscribers_on_two_processes_each_get_a_publish_once(two_servers, f
     a = Subscriber(first, api_token, namespace="ssh")
     b = Subscriber(second, api_token)
     other = Subscriber(second, api_token, namespace="docker")
-    response = _publish(first, api_token, trusted_signer.sign(make_doc("ssh.exec", "1.0.0")))
+    delivered_before = [_delivered(port, "action.published") for port in (first, second)]
+    response = _publish(first, api_token, trusted_signer.sign(make_doc("ssh.exec", "1.0.0")),
+                        **{"X-Request-ID": "rid-stream-1"})
     assert response.status_code == 201, response.text
     event_id = Event.objects.get(kind="action.published", subject="ssh.exec@1.0.0").id
     for sub in (a, b):
         [event] = sub.wait_for(1)
         assert (event["id"], event["kind"], event["subject"]) == (event_id, "action.published", "ssh.exec@1.0.0")
         assert event["payload"]["content_hash"] == response.json()["content_hash"]
+        assert event["request_id"] == "rid-stream-1"  # the publish's correlation id travels with the event
     # The drain re-sends what the fan-out already sent: every subscriber still has it once.
     Event.objects.filter(pk=event_id).update(dispatched_at=None)
     from core.outbox import events_drain
@@ -184,6 +196,9 @@ def test_two_subscribers_on_two_processes_each_get_a_publish_once(two_servers, f
         assert events_drain(settle_seconds=0) == 1
     assert a.quiet_for(0.5) and b.quiet_for(0.5)
     assert other.quiet_for(0.1)  # filtered by namespace
+    # Counted once per subscriber that got it: not for the filtered one, not for the drain's duplicate.
+    assert [_delivered(port, "action.published") - before
+            for port, before in zip((first, second), delivered_before, strict=True)] == [1, 1]
     for sub in (a, b, other):
         sub.close()
 
