@@ -43,7 +43,8 @@ ERROR_EXAMPLES: dict[str, tuple[str, str, str]] = {
     "413": ("body_too_large", "request body is 300000 bytes; the limit is 262144", "Send a smaller document."),
     "422": ("invalid_request", "limit: Input should be less than or equal to 200",
             "Check the operation's parameters in GET /v1/openapi.json."),
-    "429": ("rate_limited", "too many requests", "Retry after the number of seconds in Retry-After."),
+    "429": ("rate_limited", "too many failed authentication attempts from this address",
+            "Wait 60 seconds and use a valid key."),
     "503": ("unavailable", "the registry is not ready", "Retry with backoff."),
 }
 GLOBAL_ERROR_DESCRIPTIONS = {
@@ -51,6 +52,7 @@ GLOBAL_ERROR_DESCRIPTIONS = {
     "404": "No such resource (or a path that matches no route).",
     "413": "The request body is over the configured size limit.",
     "422": "A parameter or the body does not match this operation's schema.",
+    "429": "Too many failed API-key authentications from this address: wait and retry with a valid key.",
 }
 SECURITY_DESCRIPTION = ("API key issued by the registry's operators (`manage.py create_api_key`), scoped to "
                         "namespace prefixes. Send `Authorization: Bearer <api key>`. Reads need no key.")
@@ -265,7 +267,7 @@ def _add_global_errors(spec: dict, path: str, op: dict) -> None:
     if op.get("requestBody"):
         needed.append("413")
     if op.get("security"):
-        needed.append("401")
+        needed += ["401", "429"]
     for status in needed:
         responses.setdefault(status, {"description": GLOBAL_ERROR_DESCRIPTIONS[status],
                                       "content": {"application/json": {"schema": dict(error_ref)}}})
