@@ -271,6 +271,9 @@ def _add_global_errors(spec: dict, path: str, op: dict) -> None:
     for status in needed:
         responses.setdefault(status, {"description": GLOBAL_ERROR_DESCRIPTIONS[status],
                                       "content": {"application/json": {"schema": dict(error_ref)}}})
+    if any(p.get("in") == "query" for p in op.get("parameters", [])):
+        # Answered by the HTTP server in front of Django (gunicorn: request lines over 4 KiB), so no JSON body.
+        responses.setdefault("414", {"description": "The request line (URL with its query) is over 4 KiB."})
 
 
 def harden(spec: dict) -> dict:

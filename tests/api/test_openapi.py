@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -171,4 +172,7 @@ def test_schemathesis_finds_no_500_and_no_schema_violation(live_registry, tmp_pa
          "--header", f"Authorization: Bearer {live_registry.fuzz_api_key}",
          "--request-timeout", "20", "--suppress-health-check", "all", "--no-color"],
         capture_output=True, text=True, timeout=FUZZ_MAX_SECONDS + 90, cwd=tmp_path, env=live_registry.env)
+    artifacts = Path(__file__).resolve().parents[2] / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "schemathesis.log").write_text(done.stdout + done.stderr)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
