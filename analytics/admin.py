@@ -19,17 +19,7 @@ from analytics.models import (
     UsageCount,
 )
 from analytics.reports import report_generate, report_schedule_save
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from core.admin import ReadOnlyAdmin
 
 
 def _pretty(value) -> str:

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 
 from action_registry.errors import RegistryError
+from core.admin import ReadOnlyAdmin
 from federation import services
 from federation.models import MirroredVersion, QuarantinedRecord, Upstream
 
@@ -27,17 +28,6 @@ class UpstreamAdmin(admin.ModelAdmin):
         for upstream in queryset:
             transaction.on_commit(lambda pk=upstream.pk: mirror_sync_task.delay(pk))
         self.message_user(request, f"queued {queryset.count()} mirror sync(s)", messages.SUCCESS)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(MirroredVersion)
