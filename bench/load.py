@@ -58,7 +58,7 @@ def _worker(url: str, token: str, key_pem: bytes, kid: str, duration: float, wid
                 try:
                     resp = http.get(path)
                 except httpx.HTTPError as exc:
-                    errors.append(repr(exc)[:200])
+                    errors.append(f"GET {path}: {exc!r}"[:300])
                     continue
             else:
                 kind = "publish"
@@ -68,7 +68,7 @@ def _worker(url: str, token: str, key_pem: bytes, kid: str, duration: float, wid
                 try:
                     resp = http.post("/v1/actions", json=envelope)
                 except httpx.HTTPError as exc:
-                    errors.append(repr(exc)[:200])
+                    errors.append(f"POST /v1/actions {envelope['action']['version']}: {exc!r}"[:300])
                     continue
             lat[kind].append(time.perf_counter() - started)
             statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
@@ -116,6 +116,7 @@ def run_load(url: str, token: str, key_pem: bytes, kid: str, *, duration: float,
         "statuses": dict(sorted(statuses.items())),
         "server_errors": sum(c for s, c in statuses.items() if s >= 500),
         "transport_errors": sum(1 for p in parts for e in p["errors"] if not e[:1].isdigit()),
+        "error_samples": [e for p in parts for e in p["errors"]][:10],
         "errors_sample": [e for p in parts for e in p["errors"]][:5],
         **{f"{k}_p{q}_ms": round(_pct(v, q), 1) for k, v in (("all", both), *lat.items()) for q in (50, 95, 99)},
     }

@@ -210,18 +210,22 @@ def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen | Non
 
 
 @pytest.fixture
-def registry_server(transactional_db):
-    """Start a real gunicorn (WSGI) server on the test database; yields its base URL."""
+def registry_server(transactional_db, tmp_path):
+    """Start a real gunicorn (WSGI) server on the test database; yields its base URL. Its log goes to a file
+    (a pipe nobody reads fills up after 64 KiB of request logs and then blocks every worker)."""
     procs = []
+    logs = []
 
     def start(extra_env: dict | None = None) -> str:
         port = free_port()
         env = {**os.environ, "DATABASE_URL": test_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings",
                "ACTION_REGISTRY_PUBLIC_URL": f"http://127.0.0.1:{port}", **(extra_env or {})}
         env.pop("PYTEST_VERSION", None)
+        log = open(tmp_path / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 (closed at teardown)
+        logs.append(log)
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b",
-                                 f"127.0.0.1:{port}", "-w", "2", "--access-logfile", "-"],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                 f"127.0.0.1:{port}", "-w", "2", "--graceful-timeout", "5"],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
         wait_for_port(port, proc=proc)
         return f"http://127.0.0.1:{port}"
@@ -234,4 +238,6 @@ def registry_server(transactional_db):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        proc.stderr.close()  # an unclosed pipe is a ResourceWarning, an error under the suite's settings
+            proc.wait(timeout=10)
+    for log in logs:
+        log.close()
