@@ -11,7 +11,6 @@ from . import crypto
 from .canonical import canonicalize
 from .chain import format_time, make_certificate, parse_certificate, sign_certificate
 from .cli import EXIT_OK, CliError, Context, _read_json_file, arg, command
-from .client import Call, _json_parser, _parse_body
 
 
 def _private_key(path: str) -> crypto.PrivateKey:
@@ -46,14 +45,6 @@ def _write(ctx: Context, value: Any, out: str | None) -> None:
         ctx.note(f"wrote {out}")
     else:
         ctx.out.write(text)
-
-
-def _post(ctx: Context, path: str, body: Any) -> Any:
-    data = json.dumps(body, separators=(",", ":")).encode()
-
-    def flow():
-        return (yield Call("POST", path, _json_parser(lambda value: value), body=data, auth=True))
-    return ctx.client()._drive(flow())
 
 
 @command("key delegate", help="Make a delegation certificate offline: the parent key signs the child's public key.",
@@ -100,11 +91,11 @@ def _delegate(ctx: Context) -> int:
 def _submit(ctx: Context) -> int:
     _, envelope = _read_json_file(ctx.args.certificate)
     cert = parse_certificate(envelope)
-    key = _post(ctx, "/v1/keys", envelope)
+    key = ctx.client().submit_delegation(envelope)
     if ctx.json:
-        ctx.print_json(key)
+        ctx.print_json(key.raw)
     else:
-        ctx.print(f"submitted {cert.kid} ({cert.alg}) under {cert.parent_kid}: {key['status']}")
+        ctx.print(f"submitted {cert.kid} ({cert.alg}) under {cert.parent_kid}: {key.status}")
     return EXIT_OK
 
 
@@ -114,11 +105,11 @@ def _submit(ctx: Context) -> int:
 def _rotate(ctx: Context) -> int:
     _, envelope = _read_json_file(ctx.args.certificate)
     parse_certificate(envelope)
-    key = _post(ctx, "/v1/keys/rotate", {"old_kid": ctx.args.old_kid, "certificate": envelope})
+    key = ctx.client().rotate_key(ctx.args.old_kid, envelope)
     if ctx.json:
-        ctx.print_json(key)
+        ctx.print_json(key.raw)
     else:
-        ctx.print(f"rotated {ctx.args.old_kid} -> {key['kid']} ({key['status']})")
+        ctx.print(f"rotated {ctx.args.old_kid} -> {key.kid} ({key.status})")
     return EXIT_OK
 
 
@@ -136,20 +127,18 @@ def _revoke(ctx: Context) -> int:
             "requested_at": format_time(datetime.now(UTC))}
     envelope = {"revocation": body, "signature": {"kid": a.signer_kid, "alg": crypto.private_key_alg(signer),
                                                   "sig": crypto.sign(signer, canonicalize(body))}}
-    key = _post(ctx, f"/v1/keys/{a.kid}/revoke", envelope)
+    key = ctx.client().revoke_key(a.kid, envelope)
     if ctx.json:
-        ctx.print_json(key)
+        ctx.print_json(key.raw)
     else:
-        ctx.print(f"revoked {key['kid']} ({key['alg']})")
+        ctx.print(f"revoked {key.kid} ({key.alg})")
     return EXIT_OK
 
 
 @command("key chain", help="Show a key's delegation chain up to its root, as the registry reports it.",
          arguments=[arg("kid", metavar="KID")])
 def _chain(ctx: Context) -> int:
-    def flow():
-        return (yield Call("GET", f"/v1/keys/{ctx.args.kid}/chain", lambda body, status: _parse_body(body)))
-    chain = ctx.client()._drive(flow())
+    chain = ctx.client().get_key_chain(ctx.args.kid).raw
     if ctx.json:
         ctx.print_json(chain)
         return EXIT_OK
