@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from action_registry.errors import RegistryError
+from core.admin import ReadOnlyAdmin
 from governance import selectors, services
 from governance.choices import ClaimStatus, KeyRole, KeyStatus
 from governance.models import ApiKey, DelegationRequest, Namespace, Revocation, SigningKey
@@ -344,16 +345,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Revocation)
-class RevocationAdmin(admin.ModelAdmin):
+class RevocationAdmin(ReadOnlyAdmin):
     list_display = ("key", "reason", "compromised_since", "revoked_at", "actor")
     search_fields = ("key__kid", "reason", "actor")
     readonly_fields = ("key", "reason", "compromised_since", "revoked_at", "actor", "request")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from action_registry.errors import RegistryError
+from core.admin import ReadOnlyAdmin
 from registry import lifecycle_services
 from registry.models import CompatibilityPolicy, Deprecation, DeprecationEntry
 
@@ -63,20 +64,11 @@ class DeprecationAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeprecationEntry)
-class DeprecationEntryAdmin(admin.ModelAdmin):
+class DeprecationEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "version", "action", "successor", "actor", "reason")
     list_filter = ("action",)
     list_select_related = ("version__action", "successor__action")
     search_fields = ("version__action__name", "actor", "reason")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CompatibilityPolicy)
