@@ -67,6 +67,43 @@ GPT_OPERATIONS: tuple[str, ...] = (
     "listPolicies", "getChannel", "evaluatePolicy",
 )
 GPT_MAX_OPERATIONS = 30
+
+# OpenAPI links: how a client (or schemathesis's stateful fuzzer) chains one operation's answer into the
+# next call. (source operationId, statuses, link name, target operationId, {parameter: runtime expression}).
+_RECORD = {"name": "$response.body#/name", "version": "$response.body#/version"}
+LINKS: tuple[tuple[str, tuple[str, ...], str, str, dict[str, str]], ...] = (
+    ("publishAction", ("200", "201"), "GetVersion", "getActionVersion", _RECORD),
+    ("publishAction", ("200", "201"), "VerifyVersion", "verifyActionVersion", _RECORD),
+    ("publishAction", ("200", "201"), "GetByHash", "getActionByHash",
+     {"content_hash": "$response.body#/content_hash"}),
+    ("publishAction", ("200", "201"), "GetAction", "getAction", {"name": "$response.body#/name"}),
+    ("publishAction", ("200", "201"), "GetInclusionProof", "getLogInclusionProof",
+     {"leaf_hash": "$response.body#/receipt/leaf_hash"}),
+    ("discoverActions", ("200",), "GetFirstAction", "getAction", {"name": "$response.body#/items/0/name"}),
+    ("getAction", ("200",), "GetLatestVersion", "getActionVersion",
+     {"name": "$response.body#/name", "version": "$response.body#/latest_version"}),
+    ("getAction", ("200",), "DiffOldestToLatest", "diffActionVersions",
+     {"name": "$response.body#/name", "from": "$response.body#/versions/0/version",
+      "to": "$response.body#/latest_version"}),
+    ("getAction", ("200",), "GetStats", "getActionStats", {"name": "$response.body#/name"}),
+    ("getActionVersion", ("200",), "VerifyVersion", "verifyActionVersion", _RECORD),
+    ("getActionVersion", ("200",), "GetByHash", "getActionByHash", {"content_hash": "$response.body#/content_hash"}),
+    ("getActionVersion", ("200",), "GetDeprecation", "getActionVersionDeprecation", _RECORD),
+    ("getActionVersion", ("200",), "GetSigningKey", "getKey", {"kid": "$response.body#/signature/kid"}),
+    ("getActionByHash", ("200",), "GetVersion", "getActionVersion", _RECORD),
+    ("verifyActionVersion", ("200",), "GetSigningKeyChain", "getKeyChain", {"kid": "$response.body#/kid"}),
+    ("listKeys", ("200",), "GetFirstKey", "getKey", {"kid": "$response.body#/items/0/kid"}),
+    ("getKey", ("200",), "GetChain", "getKeyChain", {"kid": "$response.body#/kid"}),
+    ("getLogEntries", ("200",), "GetFirstEntryInclusionProof", "getLogInclusionProof",
+     {"leaf_hash": "$response.body#/entries/0/leaf_hash", "tree_size": "$response.body#/tree_size"}),
+    ("getLogCheckpoint", ("200",), "GetConsistencyProof", "getLogConsistencyProof",
+     {"second": "$response.body#/tree_size"}),
+    ("getLogInclusionProof", ("200",), "GetConsistencyProof", "getLogConsistencyProof",
+     {"first": "$response.body#/tree_size"}),
+    ("declareCapabilities", ("201",), "Heartbeat", "heartbeatCapabilities",
+     {"declaration_id": "$response.body#/id"}),
+    ("declareCapabilities", ("201",), "Withdraw", "withdrawCapabilities", {"declaration_id": "$response.body#/id"}),
+)
 GPT_SUMMARY_MAX = 300
 GPT_PARAMETER_DESCRIPTION_MAX = 700
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -276,6 +313,20 @@ def _add_global_errors(spec: dict, path: str, op: dict) -> None:
         responses.setdefault("414", {"description": "The request line (URL with its query) is over 4 KiB."})
 
 
+def _add_links(spec: dict) -> None:
+    """Declare LINKS on their source responses; a link whose operation is gone is left out (the tests list it)."""
+    by_id = {op.get("operationId"): op for _path, _method, op in operations(spec)}
+    for source, statuses, name, target, parameters in LINKS:
+        if source not in by_id or target not in by_id:
+            continue
+        for status in statuses:
+            response = by_id[source].get("responses", {}).get(status)
+            if response is not None:
+                response.setdefault("links", {})[name] = {
+                    "operationId": target, "parameters": dict(parameters),
+                    "description": f"Call {target} with {', '.join(parameters)} from this answer."}
+
+
 def harden(spec: dict) -> dict:
     """Add what every route shares; idempotent."""
     for path, _method, op in operations(spec):
@@ -289,6 +340,7 @@ def harden(spec: dict) -> dict:
         _add_parameter_examples(spec, op)
         _add_global_errors(spec, path, op)
         _add_examples(spec, path, op)
+    _add_links(spec)
     for scheme in spec.get("components", {}).get("securitySchemes", {}).values():
         if scheme.get("type") == "http" and scheme.get("scheme") == "bearer":
             scheme.setdefault("description", SECURITY_DESCRIPTION)
@@ -351,11 +403,17 @@ def gpt_schema(full: dict, *, operation_ids: tuple[str, ...] = GPT_OPERATIONS) -
     for path, method, op in operations(full):
         if op.get("operationId") not in wanted:
             continue
+        op = copy.deepcopy(op)
         json_responses = {s: r for s, r in op.get("responses", {}).items()
                           if all(ct.endswith("json") for ct in r.get("content", {}))}
         if not any(s.startswith("2") for s in json_responses):
             continue  # GPT actions read JSON (an SVG or a tarball helps no one there)
-        op = copy.deepcopy(op)
+        for response in json_responses.values():  # links into operations outside the subset would dangle
+            links = {k: v for k, v in response.get("links", {}).items() if v.get("operationId") in wanted}
+            if links:
+                response["links"] = links
+            else:
+                response.pop("links", None)
         op["responses"] = json_responses
         op["summary"] = _shorten(op.get("summary", ""), GPT_SUMMARY_MAX)
         op["description"] = _shorten(op.get("description") or op["summary"], GPT_SUMMARY_MAX)

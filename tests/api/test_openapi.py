@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from config.openapi import GPT_MAX_OPERATIONS, GPT_OPERATIONS, operations
+from config.openapi import GPT_MAX_OPERATIONS, GPT_OPERATIONS, LINKS, operations
 from tests.live_registry import BIN, live_registry_fixture  # noqa: F401
 
 # Bounded fuzzing: examples per operation and a wall-clock cap for the whole run.
@@ -130,6 +130,64 @@ def test_the_gpt_subset_fits_a_custom_gpt(spec, gpt_spec):
         assert name in gpt_spec["components"]["schemas"], f"dangling $ref {name}"
     assert len(text) < len(json.dumps(spec))
     assert gpt_spec["servers"] == spec["servers"]
+
+
+def _schema_at(schema: dict, tokens: list[str], spec: dict) -> dict | None:
+    """The sub-schema a JSON pointer into a response body lands on, or None if no body can have it."""
+    for token in tokens:
+        while "$ref" in schema:
+            schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        branches = [b for b in schema.get("anyOf", schema.get("oneOf", [])) if b.get("type") != "null"]
+        if branches:
+            found = [s for s in (_schema_at(b, [token], spec) for b in branches) if s is not None]
+            if not found:
+                return None
+            schema = found[0]
+        elif token.isdigit() and schema.get("type") == "array":
+            schema = schema.get("items", {})
+        elif token in schema.get("properties", {}):
+            schema = schema["properties"][token]
+        else:
+            return None
+    return schema
+
+
+def test_links_chain_real_operations_through_real_fields(spec, gpt_spec):
+    """Every declared link names an existing operation and its parameters, and each runtime expression
+    points at a field the source answer's schema has: a renamed field or operation breaks this test, not
+    silently the stateful fuzzer."""
+    by_id = {op["operationId"]: op for _, _, op in operations(spec)}
+    problems, declared = [], 0
+    for source, statuses, name, target, parameters in LINKS:
+        if source not in by_id or target not in by_id:
+            problems.append(f"{source} -> {target}: no such operation")
+            continue
+        target_params = {p["name"] for p in by_id[target].get("parameters", [])}
+        required = {p["name"] for p in by_id[target].get("parameters", []) if p.get("in") == "path"}
+        if not required <= set(parameters):
+            problems.append(f"{source}.{name}: path parameters {sorted(required - set(parameters))} not filled")
+        for status in statuses:
+            link = by_id[source]["responses"][status].get("links", {}).get(name)
+            if link is None:
+                problems.append(f"{source} {status}: link {name} missing from the document")
+                continue
+            declared += 1
+            assert link["operationId"] == target and link["parameters"] == parameters
+            body = by_id[source]["responses"][status]["content"]["application/json"]["schema"]
+            for param, expression in parameters.items():
+                if param not in target_params:
+                    problems.append(f"{source}.{name}: {target} has no parameter {param}")
+                prefix = "$response.body#/"
+                if not expression.startswith(prefix) or _schema_at(
+                        body, expression[len(prefix):].split("/"), spec) is None:
+                    problems.append(f"{source}.{name}: {expression} is not in the {status} answer's schema")
+    assert not problems, "\n".join(problems)
+    assert declared >= len(LINKS)
+    # The GPT subset keeps only links between its own operations.
+    gpt_ids = {op["operationId"] for _, _, op in operations(gpt_spec)}
+    gpt_links = [link for _, _, op in operations(gpt_spec) for r in op["responses"].values()
+                 for link in r.get("links", {}).values()]
+    assert gpt_links and all(link["operationId"] in gpt_ids for link in gpt_links)
 
 
 def _all_refs(value):
