@@ -10,3 +10,7 @@ def raw_envelope(signer, doc: dict, *, kid: str | None = None, alg: str | None =
     """Sign the RFC 8785 bytes of ``doc`` without validating it first (unlike ``Signer.sign``)."""
     return {"action": doc, "signature": {"kid": kid or signer.kid, "alg": alg or signer.alg,
                                          "sig": crypto.sign(signer.private_key, canonicalize(doc))}}
+
+
+# The two-registry set-up of tests/federation, for the mirror mix-and-match attacks.
+from tests.federation.conftest import upstream  # noqa: E402, F401
