@@ -337,7 +337,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             "API key <code>{}</code> — copy it now: the registry keeps only its digest.", issued.token),
             messages.WARNING)
 
-    @admin.action(description="Revoke selected API keys")
+    # Without ``permissions`` an action is offered to anyone who may view the list: a read-only auditor
+    # could revoke every API key (found by tests/security/test_admin_privilege_escalation.py).
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke(self, request, queryset):
         for key in queryset:
             services.api_key_revoke(name=key.name, actor=_actor(request), reason="revoked in the admin")
