@@ -14,3 +14,4 @@ def raw_envelope(signer, doc: dict, *, kid: str | None = None, alg: str | None =
 
 # The two-registry set-up of tests/federation, for the mirror mix-and-match attacks.
 from tests.federation.conftest import upstream  # noqa: E402, F401
+from tests.governance.test_chains import reviewer, tree  # noqa: E402, F401
