@@ -104,52 +104,6 @@ def test_api_key_outside_its_namespace_is_403(api, trusted_signer, make_api_toke
     assert api.publish(trusted_signer.sign(make_doc("files.move")), token=token).status_code == 201
 
 
-def _tamper_bytes(env):
-    env["action"]["description"] += " (evil)"
-
-
-def _swap_kid(env):
-    env["signature"]["kid"] = "other-key"
-
-
-def _wrong_alg(env):
-    env["signature"]["alg"] = "ES256"
-
-
-def _truncate_sig(env):
-    env["signature"]["sig"] = env["signature"]["sig"][:40]
-
-
-def _pad_sig(env):
-    env["signature"]["sig"] += "=="
-
-
-def _flip_sig(env):
-    raw = bytearray(crypto.b64url_decode(env["signature"]["sig"]))
-    raw[5] ^= 1
-    env["signature"]["sig"] = crypto.b64url_encode(bytes(raw))
-
-
-@pytest.mark.parametrize("tamper, status, code", [
-    (_tamper_bytes, 422, "signature_invalid"),
-    (_swap_kid, 422, "signature_invalid"),
-    (_wrong_alg, 422, "alg_mismatch"),
-    (_truncate_sig, 422, "signature_malformed"),
-    (_pad_sig, 422, "signature_malformed"),
-    (_flip_sig, 422, "signature_invalid"),
-])
-def test_tampered_envelopes_are_refused(api, make_signer, tamper, status, code):
-    signer = make_signer("test-root-1")
-    make_signer("other-key")
-    envelope = signer.sign(make_doc())
-    tamper(envelope)
-    before = counts()
-    resp = api.publish(envelope)
-    assert resp.status_code == status, resp.content
-    assert error(resp)["code"] == code
-    assert counts() == before
-
-
 def test_unknown_kid_is_422(api, make_signer):
     stranger = make_signer("stranger", trusted=False)
     resp = api.publish(stranger.sign(make_doc()))
@@ -173,15 +127,6 @@ def test_es256_publish_and_verify(api, make_signer):
     assert resp.status_code == 201, resp.content
     assert resp.json()["verification"]["verified"] is True
     assert resp.json()["signature"]["alg"] == "ES256"
-
-
-def test_ecdsa_key_with_ed25519_block_is_alg_confusion(api, make_signer):
-    ecdsa = make_signer("p256-key", alg=crypto.ES256)
-    envelope = ecdsa.sign(make_doc())
-    envelope["signature"]["alg"] = "Ed25519"
-    resp = api.publish(envelope)
-    assert resp.status_code == 422
-    assert error(resp)["code"] == "alg_mismatch"
 
 
 @pytest.mark.parametrize("change, code", [
@@ -218,15 +163,6 @@ def test_missing_field_is_422(api, trusted_signer):
     assert "output_schema" in error(resp)["message"]
 
 
-def test_duplicate_keys_in_the_body_are_refused(api, trusted_signer):
-    envelope = trusted_signer.sign(make_doc())
-    text = json.dumps(envelope)
-    text = text.replace('"version": "1.0.0"', '"version": "1.0.0", "version": "1.0.0"', 1)
-    resp = api.post("/v1/actions", text, raw=True)
-    assert resp.status_code == 422
-    assert error(resp)["code"] == "duplicate_key"
-
-
 def test_unsafe_integer_is_refused_not_altered(api, trusted_signer):
     text = json.dumps(trusted_signer.sign(make_doc(metadata={"n": 1})))
     text = text.replace('"n": 1', '"n": 9007199254740993')
@@ -240,24 +176,6 @@ def test_lone_surrogate_is_refused(api, trusted_signer):
     resp = api.post("/v1/actions", text, raw=True)
     assert resp.status_code == 422
     assert error(resp)["code"] == "invalid_unicode"
-
-
-def test_oversized_body_is_413(api, trusted_signer, settings):
-    doc = make_doc(metadata={"blob": "x" * (300 * 1024)})
-    resp = api.publish({"action": doc, "signature": {"kid": "k", "alg": "Ed25519", "sig": "A"}})
-    assert resp.status_code == 413
-    assert error(resp)["code"] == "body_too_large"
-
-
-def test_deep_nesting_is_422(api, trusted_signer):
-    nested: dict = {}
-    node = nested
-    for _ in range(200):
-        node["a"] = {}
-        node = node["a"]
-    resp = api.publish({"action": make_doc(metadata=nested), "signature": {"kid": "k", "alg": "Ed25519", "sig": "A"}})
-    assert resp.status_code == 422
-    assert error(resp)["code"] == "too_deep"
 
 
 def test_malformed_json_is_422(api):

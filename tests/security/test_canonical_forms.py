@@ -108,3 +108,12 @@ def test_look_alike_kids_are_refused(api, trusted_signer, kid):
     envelope["signature"]["kid"] = kid
     resp = api.publish(envelope)
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_kid"
+
+
+def test_duplicate_keys_in_the_body_are_refused(api, trusted_signer):
+    envelope = trusted_signer.sign(make_doc())
+    text = json.dumps(envelope)
+    text = text.replace('"version": "1.0.0"', '"version": "1.0.0", "version": "1.0.0"', 1)
+    resp = api.post("/v1/actions", text, raw=True)
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "duplicate_key"

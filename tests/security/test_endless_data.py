@@ -84,3 +84,21 @@ def test_oversized_body_is_refused_before_it_is_read(registry_server, api_token)
         reply = b"".join(chunks).decode(errors="replace")
     assert reply.startswith("HTTP/1.1 413"), reply[:300]
     assert "body_too_large" in reply
+
+
+def test_oversized_body_is_413(api, trusted_signer, settings):
+    doc = make_doc(metadata={"blob": "x" * (300 * 1024)})
+    resp = api.publish({"action": doc, "signature": {"kid": "k", "alg": "Ed25519", "sig": "A"}})
+    assert resp.status_code == 413
+    assert resp.json()["error"]["code"] == "body_too_large"
+
+
+def test_deep_nesting_is_422(api, trusted_signer):
+    nested: dict = {}
+    node = nested
+    for _ in range(200):
+        node["a"] = {}
+        node = node["a"]
+    resp = api.publish({"action": make_doc(metadata=nested), "signature": {"kid": "k", "alg": "Ed25519", "sig": "A"}})
+    assert resp.status_code == 422
+    assert resp.json()["error"]["code"] == "too_deep"
