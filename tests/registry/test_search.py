@@ -61,15 +61,6 @@ def test_pagination_is_stable_and_complete(api, trusted_signer, django_assert_ma
         assert seen == again
 
 
-def test_injection_in_query_is_inert(api, trusted_signer):
-    publish_many(api, trusted_signer, [make_doc()])
-    for q in ["'; DROP TABLE registry_action; --", "%", "_", "\\", "ssh' OR '1'='1", "!!!", "a & b | !c"]:
-        resp = api.get("/v1/actions", q=q)
-        assert resp.status_code == 200, q
-    assert api.get("/v1/actions", q="%").json()["total"] == 0
-    assert api.get("/v1/actions").json()["total"] == 1
-
-
 def test_limits_are_validated(api):
     resp = api.get("/v1/actions", limit=201)
     assert resp.status_code == 422

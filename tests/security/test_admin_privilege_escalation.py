@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group
+from django.test import Client
 
 from core.models import AuditEntry, Event, LogLeaf
 from governance import services
@@ -112,3 +113,16 @@ def test_a_read_only_auditor_cannot_change_a_key(client, make_signer, db):
     client.force_login(user_in("governance team", "gus"))
     client.post("/admin/governance/apikey/", {"action": "revoke", ACTION_CHECKBOX_NAME: [api_key.pk], "index": 0})
     assert not ApiKey.objects.get(pk=api_key.pk).is_active
+
+
+def test_admin_review_and_actions_need_csrf(make_signer, client, db):
+    """A page elsewhere that makes a logged-in reviewer's browser post the review form or an action."""
+    key = _pending(client, make_signer)
+    root = SigningKey.objects.get(kid="root-1")
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(user_in("security reviewers", "rita"))
+    before = _state()
+    assert strict.post(REVIEW.format(key.pk), {"decision": "approve", "reason": "forged"}).status_code == 403
+    assert _bulk(strict, QUEUE, "approve", key.pk).status_code == 403
+    assert _bulk(strict, KEYS, "revoke_keys", root.pk).status_code == 403
+    assert _state() == before

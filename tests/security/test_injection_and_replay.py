@@ -1,11 +1,35 @@
-"""HTML injection through descriptions into the pages, and replays of captured lifecycle requests."""
+"""SQL and HTML injection through names, descriptions and search (the ORM and full-text search parameterise,
+templates escape), and replays of captured lifecycle requests."""
 
 from __future__ import annotations
 
 from registry.models import ActionVersion
 from tests.conftest import make_doc
+from tests.security.conftest import raw_envelope
 
 SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_injection_in_query_is_inert(api, trusted_signer):
+    """(Moved from tests/registry/test_search.py.)"""
+    assert api.publish(trusted_signer.sign(make_doc())).status_code == 201
+    for q in ["'; DROP TABLE registry_action; --", "%", "_", "\\", "ssh' OR '1'='1", "!!!", "a & b | !c"]:
+        resp = api.get("/v1/actions", q=q)
+        assert resp.status_code == 200, q
+    assert api.get("/v1/actions", q="%").json()["total"] == 0
+    assert api.get("/v1/actions").json()["total"] == 1
+
+
+SQL = "x'); DROP TABLE registry_action; --"
+
+
+def test_sql_in_a_name_is_refused_and_in_a_description_is_stored_as_text(api, trusted_signer):
+    resp = api.publish(raw_envelope(trusted_signer, make_doc(name=f"ssh.{SQL}")))
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "invalid_name"
+    assert api.publish(trusted_signer.sign(make_doc(description=f"Runs things. {SQL}"))).status_code == 201
+    assert api.get("/v1/actions/ssh.exec/versions/1.0.0").json()["action"]["description"] == f"Runs things. {SQL}"
+    assert api.get("/v1/actions", q=SQL).status_code == 200
+    assert ActionVersion.objects.count() == 1  # the table is still there, with the one version
 
 
 def test_pages_escape_a_script_in_the_description(client, api, trusted_signer):
