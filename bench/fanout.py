@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/fanout.py                      # 100 subscribers, 200 publishes, bench database
     .venv/bin/python bench/fanout.py --subscribers 100 --events 300 --interval 0.1 --http gunicorn
+    .venv/bin/python bench/fanout.py --send-cost 90 --subscribers 100   # CPU of one after-commit fan-out call
 
 Layout as in production (docs/operations.md): publishes go to gunicorn (``--http daphne`` sends them to the
-daphne process instead), the subscribers connect to one daphne process, both on loopback with the Redis
-channel layer. The subscribers run in this process (asyncio, ``websockets``), each filtered to this run's own
+daphne process instead), the subscribers connect to one daphne process, both on loopback, events travelling
+on the Redis event bus (core/event_bus.py: one PUBLISH per event, one subscription per process). The subscribers run in this process (asyncio, ``websockets``), each filtered to this run's own
 namespace, so nothing else in the database reaches them.
 
 For every (event, subscriber) pair it records the arrival time and reports two delays:
@@ -49,8 +50,7 @@ from bench.run import DATA, ROOT, Server, free_port, wait_for, with_db  # noqa: 
 
 DAPHNE = str(Path(sys.executable).parent / "daphne")
 DEFAULTS = {"subscribers": 100, "events": 200, "interval": 0.1, "http": "gunicorn", "db": None,
-            "connect_concurrency": 10, "settle": 20.0, "warmup": 8, "layer": "core"}
-SETTINGS = {"core": "config.settings", "pubsub": "bench.fanout_pubsub_settings"}
+            "connect_concurrency": 10, "settle": 20.0, "warmup": 8}
 
 
 def _opt(args, name: str):
@@ -71,9 +71,9 @@ def _summary(values: list[float]) -> dict:
             "mean_ms": round(statistics.fmean(values), 2) if values else None, "samples": len(values)}
 
 
-def _env(database_url: str, redis_url: str, url: str, settings: str = "config.settings") -> dict:
+def _env(database_url: str, redis_url: str, url: str) -> dict:
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "DJANGO_SETTINGS_MODULE": settings, "ACTION_REGISTRY_ENV": "production",
+           "DJANGO_SETTINGS_MODULE": "config.settings", "ACTION_REGISTRY_ENV": "production",
            "SECRET_KEY": "bench-" + "k" * 50, "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "0",
            "ACTION_REGISTRY_PUBLIC_URL": url, "ACTION_REGISTRY_VAR_DIR": str(DATA / "var"), "LOG_LEVEL": "WARNING"}
     env.pop("PYTEST_VERSION", None)
@@ -84,12 +84,12 @@ def _env(database_url: str, redis_url: str, url: str, settings: str = "config.se
 class Daphne:
     """One daphne process (production settings) on a free loopback port."""
 
-    def __init__(self, database_url: str, redis_url: str, log_path: Path, settings: str = "config.settings"):
+    def __init__(self, database_url: str, redis_url: str, log_path: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
-                                     cwd=ROOT, env=_env(database_url, redis_url, self.url, settings), stdout=self.log,
+                                     cwd=ROOT, env=_env(database_url, redis_url, self.url), stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(self.url + "/health/live", self.proc, timeout=90)
 
@@ -205,9 +205,7 @@ def _delivered_counter(url: str) -> float:
 
 async def measure(args) -> dict:
     subscribers_n, events_n = int(_opt(args, "subscribers")), int(_opt(args, "events"))
-    interval, http_mode, layer = float(_opt(args, "interval")), _opt(args, "http"), _opt(args, "layer")
-    if layer != "core" and http_mode != "daphne":
-        raise SystemExit("--layer pubsub needs --http daphne (gunicorn always runs config.settings)")
+    interval, http_mode = float(_opt(args, "interval")), _opt(args, "http")
     DATA.mkdir(parents=True, exist_ok=True)
     key_file = DATA / "bench-key.pem"
     if not key_file.exists():
@@ -228,7 +226,7 @@ async def measure(args) -> dict:
     warm_subjects = {f"{e['action']['name']}@1.0.0" for e in warmup}
     load_start = os.getloadavg()
 
-    daphne = Daphne(database_url, args.redis_url, DATA / "fanout-daphne.log", SETTINGS[layer])
+    daphne = Daphne(database_url, args.redis_url, DATA / "fanout-daphne.log")
     web = None
     subs: list[Subscriber] = []
     tasks: list[asyncio.Task] = []
@@ -328,11 +326,62 @@ async def measure(args) -> dict:
         **created, "from_created": created, "from_return": _summary(from_return),
         "all_subscribers_from_created": _summary(last_per_event),
         "publish_ms": _summary(publish_ms), "publish_seconds": round(publish_s, 2),
-        "connect_seconds": round(connect_s, 2), "interval_s": interval, "http": http_mode, "layer": layer,
+        "connect_seconds": round(connect_s, 2), "interval_s": interval, "http": http_mode,
         "database": db_name,
         "loadavg_start": [round(x, 2) for x in load_start], "loadavg_end": [round(x, 2) for x in load_end],
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def send_cost(args, calls: int) -> dict:
+    """CPU time of ``core.outbox.event_fanout`` (the publishing worker's share of a fan-out: read the row, send
+    it, mark it dispatched), ``calls`` times on the newest event, in this process under production settings.
+
+    Also runs against trees older than the event bus (``core.outbox.GROUP`` present): there the stream's
+    subscribers were members of a channel-layer group, so ``--subscribers`` stand-in channels join it first
+    (kept under channels-redis's per-channel capacity of 100 messages, so none is skipped as full)."""
+    import gc
+
+    database_url, db_name = _database(args)
+    os.environ.update(_env(database_url, args.redis_url, "http://127.0.0.1"))
+    import django
+
+    django.setup()
+    from asgiref.sync import async_to_sync
+
+    from core import outbox
+    from core.models import Event
+
+    event_id = Event.objects.order_by("-id").values_list("id", flat=True).first()
+    members = int(_opt(args, "subscribers"))
+    layer = None
+    if hasattr(outbox, "GROUP"):
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        calls = min(calls, 90)
+
+        async def join(add: bool) -> None:
+            for i in range(members):
+                name = f"bench.sendcost.{i}"
+                await (layer.group_add(outbox.GROUP, name) if add else layer.group_discard(outbox.GROUP, name))
+
+        async_to_sync(join)(True)
+    try:
+        outbox.event_fanout(event_id)  # connections, imports
+        gc.collect()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(calls):
+            outbox.event_fanout(event_id)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        if layer is not None:
+            async_to_sync(join)(False)
+            async_to_sync(layer.flush)()
+    return {"calls": calls, "cpu_ms_per_call": round(1000 * cpu / calls, 3),
+            "wall_ms_per_call": round(1000 * wall / calls, 3), "group_members": members if layer else None,
+            "path": "channel-layer group_send" if layer else "event bus PUBLISH", "database": db_name,
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
 def report(r: dict) -> str:
@@ -341,7 +390,7 @@ def report(r: dict) -> str:
                 f"{s['samples']:>9}")
 
     lines = [f"fan-out: {r['subscribers']} WebSocket subscribers on one daphne, {r['events']} events "
-             f"(publishes via {r['http']}, {r['interval_s']} s apart, {r['layer']} channel layer) on {r['database']}, "
+             f"(publishes via {r['http']}, {r['interval_s']} s apart) on {r['database']}, "
              f"{r['when']}",
              f"  delivered {r['delivered']:,} of {r['expected_deliveries']:,}; duplicates {r['duplicates']}, "
              f"misses {r['misses']}, out of order {r['out_of_order']}, unexpected {r['unexpected']}, "
@@ -364,8 +413,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", dest="fanout_interval", type=float, default=DEFAULTS["interval"],
                         help="seconds between one publish's response and the next publish")
     parser.add_argument("--http", dest="fanout_http", choices=["gunicorn", "daphne"], default=DEFAULTS["http"])
-    parser.add_argument("--layer", dest="fanout_layer", choices=sorted(SETTINGS), default=DEFAULTS["layer"],
-                        help="channel layer: core (config.settings) or pubsub (an experiment; needs --http daphne)")
     parser.add_argument("--db", dest="fanout_db", default=None,
                         help="database name (default: the seeded ar_bench_10000, else a fresh ar_bench_fanout)")
     parser.add_argument("--settle", dest="fanout_settle", type=float, default=DEFAULTS["settle"],
@@ -377,7 +424,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
                                                                  "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    parser.add_argument("--send-cost", type=int, default=0, metavar="CALLS",
+                        help="instead: CPU per after-commit fan-out call in this process, CALLS times")
     args = parser.parse_args(argv)
+    if args.send_cost:
+        print(json.dumps(send_cost(args, args.send_cost)))
+        return 0
     result = asyncio.run(measure(args))
     print(report(result))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -133,12 +133,10 @@ CACHES = {
         if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
-CHANNEL_LAYERS = {
-    "default": (
-        {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-        if REDIS_URL else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
-    )
-}
+# No channel layer: the one WebSocket consumer (the event stream) hears events on core.event_bus, a Redis
+# pub/sub channel of REDIS_URL that each daphne process subscribes to once (in-process without REDIS_URL).
+# A layer gave every consumer its own queue, so one event cost one Redis round trip per subscriber.
+CHANNEL_LAYERS: dict = {}
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 # Without a broker (the embedded `run` default) tasks execute in-process.

@@ -1,32 +1,29 @@
-"""The event outbox's way out: fan-out through the channel layer after commit, the drain, and reads by id.
+"""The event outbox's way out: fan-out on the event bus after commit, the drain, and reads by id.
 
 Delivery guarantees rest on one invariant kept by ``core.services.event_emit``: event ids become visible in
 id order (the insert takes a transaction-scoped lock held until commit), so "every event with id <= N" is
 complete as soon as event N is visible. Subscribers keep a cursor and can always catch up from the table;
-the channel layer only makes them hear sooner.
+the bus (``core.event_bus``: one Redis PUBLISH per event, heard once per process) only makes them hear sooner.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
+from core import event_bus
 from core.models import Event
 
 logger = logging.getLogger("action_registry.events")
 
-GROUP = "ar.events"  # every stream consumer joins it; each filters for itself (see registry/consumers.py)
-SEND_TIMEOUT_SECONDS = 2.0
 PAGE_MAX = 1000
 
 
@@ -36,6 +33,11 @@ def event_wire(event: Event) -> dict:
     return {"id": event.id, "kind": event.kind, "namespace": event.namespace, "subject": event.subject,
             "payload": event.payload, "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
             "request_id": event.request_id}
+
+
+def event_frame(wire: dict) -> str:
+    """The WebSocket frame of an event: built once per event, then sent as-is to every subscriber."""
+    return json.dumps({"type": "event", **wire}, separators=(",", ":"))
 
 
 # --- reads ----------------------------------------------------------------------------------------
@@ -94,39 +96,30 @@ def events_page(*, since: int, where: EventFilter, limit: int) -> tuple[list[dic
 
 # --- fan-out --------------------------------------------------------------------------------------
 
-async def _group_send_all(messages: Sequence[dict]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for message in messages:
-        # A Redis that hangs rather than refuses must not hold a request (or the drain) for long.
-        await asyncio.wait_for(layer.group_send(GROUP, message), timeout=SEND_TIMEOUT_SECONDS)
-
-
-def _messages(events: Iterable[Event]) -> list[dict]:
-    return [{"type": "event.message", "event": event_wire(e)} for e in events]
+def _frames(events: Iterable[Event]) -> list[str]:
+    return [event_frame(event_wire(e)) for e in events]
 
 
 def event_fanout(event_id: int) -> None:
-    """``on_event_committed`` listener: send the committed event to the stream group, mark it dispatched.
+    """``on_event_committed`` listener: publish the committed event on the event bus, mark it dispatched.
 
-    Never raises: the change is already committed, and a channel layer that is down (Redis stopped) only
-    delays delivery; the row stays undispatched for ``events_drain`` and subscribers' catch-up."""
+    Never raises: the change is already committed, and a bus that is down (Redis stopped) only delays
+    delivery; the row stays undispatched for ``events_drain`` and subscribers' catch-up."""
     try:
         event = Event.objects.filter(pk=event_id).first()
         if event is None:
             return
-        async_to_sync(_group_send_all)(_messages([event]))
+        event_bus.publish(_frames([event]))
         Event.objects.filter(pk=event_id, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
-    except Exception as exc:  # noqa: BLE001 (any layer failure: the drain retries from the table)
+    except Exception as exc:  # noqa: BLE001 (any bus failure: the drain retries from the table)
         logger.warning("event fan-out failed for event %s, left for the outbox drain: %s", event_id, exc)
 
 
 def events_drain(*, settle_seconds: float = 1.0, batch: int = 500) -> int:
-    """Send outbox rows nobody dispatched (the channel layer was down, or a process died right after commit).
+    """Send outbox rows nobody dispatched (Redis was down, or a process died right after commit).
 
     Rows younger than ``settle_seconds`` are left to their own after-commit fan-out; sending one twice
-    is harmless (subscribers drop ids at or below their cursor). Raises when the layer is still down."""
+    is harmless (subscribers drop ids at or below their cursor). Raises when Redis is still down."""
     sent = 0
     while True:
         with transaction.atomic():
@@ -135,7 +128,7 @@ def events_drain(*, settle_seconds: float = 1.0, batch: int = 500) -> int:
                         .filter(dispatched_at__isnull=True, created_at__lte=cutoff).order_by("id")[:batch])
             if not rows:
                 return sent
-            async_to_sync(_group_send_all)(_messages(rows))
+            event_bus.publish(_frames(rows))
             Event.objects.filter(pk__in=[r.pk for r in rows]).update(dispatched_at=timezone.now())
         sent += len(rows)
         if len(rows) < batch:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -13,6 +12,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from action_registry.errors import RegistryError
 from core import metrics, outbox
+from core.event_bus import EventHub
 from governance.auth import api_key_authenticate
 
 SUBPROTOCOL = "action-registry.v1"
@@ -20,36 +20,8 @@ BEARER_SUBPROTOCOL_PREFIX = "bearer."
 FILTER_MAX = 50
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_BAD_REQUEST = 4400
-RETRY_MIN_SECONDS, RETRY_MAX_SECONDS = 0.2, 5.0
+INBOX_MAX = 10_000  # live events queued for one subscriber; past that it drops them and re-reads the outbox
 logger = logging.getLogger("action_registry.events")
-
-
-class _ResilientLayer:
-    """The channel layer with a ``receive`` that outlives a Redis outage: it retries with backoff instead of
-    raising (which would kill the consumer and drop the client), and once Redis answers again it lets the
-    consumer re-join its group (a restarted Redis has forgotten it) and catch up from the outbox."""
-
-    def __init__(self, layer, on_reconnect: Callable[[], Awaitable[None]]):
-        self._layer, self._on_reconnect = layer, on_reconnect
-
-    def __getattr__(self, name: str):
-        return getattr(self._layer, name)
-
-    async def receive(self, channel: str) -> dict:
-        delay, failed = RETRY_MIN_SECONDS, False
-        while True:
-            try:
-                if failed:
-                    await self._on_reconnect()
-                    failed, delay = False, RETRY_MIN_SECONDS
-                return await self._layer.receive(channel)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (redis errors have no common base we could name here)
-                logger.warning("event stream: channel layer unavailable (%s); retrying in %.1fs", exc, delay)
-                failed = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
 
 
 def _split(values: list[str]) -> tuple[str, ...]:
@@ -82,28 +54,32 @@ def _bearer(scope: dict, params: dict[str, list[str]]) -> str:
 class EventStreamConsumer(AsyncJsonWebsocketConsumer):
     """Keeps a cursor (the highest event id accounted for). Live messages at cursor + 1 are sent as they
     come; any other jump is filled from the outbox, and ids at or below the cursor are dropped, so a
-    subscriber sees every event once and in id order, whichever process or path (fan-out, drain) sent it."""
+    subscriber sees every event once and in id order, whichever process or path (fan-out, drain) sent it.
 
+    Live events come from this process's ``EventHub`` (core/event_bus.py), not from a channel layer: the hub
+    hears each event once and queues it here in memory, with its frame text already built."""
+
+    channel_layer_alias = None  # no channel layer, no per-consumer channel: see core/event_bus.py
     cursor = 0
     where = outbox.EventFilter()
     _lock: asyncio.Lock | None = None
-    _poller: asyncio.Task | None = None
-    _layer = None
+    _inbox: asyncio.Queue | None = None
+    _gap = False
+    _hub: EventHub | None = None
+    _tasks: tuple[asyncio.Task, ...] = ()
 
-    @property
-    def channel_layer(self):
-        return self._layer
+    # --- called by the hub (must not block) ---
 
-    @channel_layer.setter
-    def channel_layer(self, layer) -> None:
-        # Channels sets this at the start of __call__, just before it builds the receive loop over it.
-        self._layer = _ResilientLayer(layer, self._rejoin) if layer is not None else None
+    def offer(self, event: dict, frame: str) -> None:
+        try:
+            self._inbox.put_nowait((event, frame))
+        except asyncio.QueueFull:  # far behind: drop, and re-read the outbox once the queue is worked off
+            self._gap = True
 
-    async def _rejoin(self) -> None:
-        if self._lock is None:
-            return
-        await self.channel_layer.group_add(outbox.GROUP, self.channel_name)
-        await self._catch_up(until=None)
+    def gap(self) -> None:
+        self._gap = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._inbox.put_nowait(None)  # wakes the pump; the flag is what counts
 
     async def connect(self) -> None:
         params = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
@@ -123,20 +99,24 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         except ValueError as exc:
             await self._refuse(CLOSE_BAD_REQUEST, "invalid_request", str(exc))
             return
-        self._lock = asyncio.Lock()
-        # Join before reading the outbox: whatever commits from now on is either in the replay or queued here.
+        self._lock, self._inbox = asyncio.Lock(), asyncio.Queue(INBOX_MAX)
+        # Listen before reading the outbox: whatever commits from now on is either in the replay or queued here.
+        # (While the hub is cut off from Redis it tells every subscriber to re-read once it is back.)
+        self._hub = EventHub.get()
+        self._hub.add(self)
         try:
-            await self.channel_layer.group_add(outbox.GROUP, self.channel_name)
-        except Exception as exc:  # noqa: BLE001 (Redis down: the receive loop re-joins once it is back)
-            logger.warning("event stream: cannot join the group yet (%s)", exc)
-        self.cursor = since if since is not None else await database_sync_to_async(outbox.event_latest_id)()
-        await self.send_json({"type": "welcome", "cursor": self.cursor, "api_key": self.api_key.name,
-                              **self._subscription()})
-        await self._catch_up(until=None)
-        await self.send_json({"type": "live", "cursor": self.cursor})
+            self.cursor = since if since is not None else await database_sync_to_async(outbox.event_latest_id)()
+            await self.send_json({"type": "welcome", "cursor": self.cursor, "api_key": self.api_key.name,
+                                  **self._subscription()})
+            await self._catch_up(until=None)
+            await self.send_json({"type": "live", "cursor": self.cursor})
+        except BaseException:  # the consumer dies without a disconnect(): leave the hub now
+            self._hub.discard(self)
+            raise
+        self._tasks = (asyncio.ensure_future(self._pump()),)
         poll = outbox.stream_settings().get("POLL_SECONDS", 0)
         if poll > 0:
-            self._poller = asyncio.ensure_future(self._poll(poll))
+            self._tasks += (asyncio.ensure_future(self._poll(poll)),)
 
     async def _refuse(self, code: int, error: str, message: str) -> None:
         await self.send_json({"type": "error", "code": error, "message": message})
@@ -146,11 +126,10 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
         return {"namespaces": list(self.where.namespaces) or ["*"], "kinds": list(self.where.kinds) or ["*"]}
 
     async def disconnect(self, code: int) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-        if self._lock is not None:
-            with contextlib.suppress(Exception):  # Redis may be down; the group entry expires on its own
-                await self.channel_layer.group_discard(outbox.GROUP, self.channel_name)
+        if self._hub is not None:
+            self._hub.discard(self)
+        for task in self._tasks:
+            task.cancel()
 
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict) or self._lock is None:
@@ -173,16 +152,30 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "code": "unknown_message",
                                   "message": "send {type: subscribe | ping}"})
 
-    async def event_message(self, message: dict) -> None:
-        """A live event from the channel layer (fan-out or drain)."""
-        event = message["event"]
+    async def _pump(self) -> None:
+        """Works off the inbox in order; a failure (the database, mid catch-up) costs one item, not the stream."""
+        while True:
+            item = await self._inbox.get()
+            try:
+                if item is not None:
+                    await self._live(*item)
+                if self._gap and self._inbox.empty():
+                    self._gap = False
+                    await self._catch_up(until=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 (the next jump, gap or poll re-reads what this one missed)
+                logger.exception("event stream: live delivery failed")
+
+    async def _live(self, event: dict, frame: str) -> None:
+        """A live event from the hub (fan-out or drain)."""
         async with self._lock:
             if event["id"] <= self.cursor:
                 return
             if event["id"] == self.cursor + 1:
                 self.cursor = event["id"]
                 if self.where.matches(event):
-                    await self._deliver(event)
+                    await self._deliver(event, frame)
                 return
         # A jump: earlier events are committed (ids become visible in order) but reached us late or not at all.
         await self._catch_up(until=event["id"])
@@ -198,9 +191,9 @@ class EventStreamConsumer(AsyncJsonWebsocketConsumer):
                 if len(rows) < outbox.PAGE_MAX:
                     self.cursor = max(self.cursor, upto)
 
-    async def _deliver(self, event: dict) -> None:
+    async def _deliver(self, event: dict, frame: str | None = None) -> None:
         """The one place an event reaches this subscriber (live or replayed), so it is counted once."""
-        await self.send_json({"type": "event", **event})
+        await self.send(text_data=frame if frame is not None else outbox.event_frame(event))
         metrics.event_delivered(kind=event["kind"])
 
     def _page(self, since: int, upto: int) -> list[dict]:

@@ -1,7 +1,9 @@
 """The WebSocket event stream end to end: real daphne processes, real Redis, the test database.
 
-Two subscribers on two processes both get a publish; a subscriber that misses three events gets exactly
-those three on reconnect; a publish while Redis is down succeeds and its event arrives once Redis is back.
+Two subscribers on two processes both get a publish (each process subscribes to the bus once, however many
+subscribers it has); a subscriber that misses three events gets exactly those three on reconnect; a publish
+while Redis is down succeeds and its event arrives once Redis is back; a process whose subscription Redis
+dropped notices and has its subscribers re-read the outbox.
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
+from django.db import transaction
+from django.test import override_settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from core import event_bus
 from core.models import Event
+from core.services import event_emit
 from tests.conftest import ROOT, free_port, make_doc, test_database_url, wait_for_port
 
 pytestmark = pytest.mark.slow
@@ -192,13 +199,17 @@ def test_two_subscribers_on_two_processes_each_get_a_publish_once(two_servers, f
     # The drain re-sends what the fan-out already sent: every subscriber still has it once.
     Event.objects.filter(pk=event_id).update(dispatched_at=None)
     from core.outbox import events_drain
-    with _channel_layer(redis_url):
+    with override_settings(REDIS_URL=redis_url):
         assert events_drain(settle_seconds=0) == 1
     assert a.quiet_for(0.5) and b.quiet_for(0.5)
     assert other.quiet_for(0.1)  # filtered by namespace
     # Counted once per subscriber that got it: not for the filtered one, not for the drain's duplicate.
     assert [_delivered(port, "action.published") - before
             for port, before in zip((first, second), delivered_before, strict=True)] == [1, 1]
+    # Fan-out is per process: one subscription to the bus for each of the two, not one per subscriber.
+    bus = redis.Redis.from_url(redis_url)
+    assert bus.pubsub_numsub(event_bus.channel_name(redis_url)) == [(event_bus.channel_name(redis_url).encode(), 2)]
+    bus.close()
     for sub in (a, b, other):
         sub.close()
 
@@ -226,22 +237,6 @@ def test_reconnect_with_since_gets_exactly_the_missed_events_in_order(two_server
     again.close()
 
 
-class _channel_layer:
-    """Point this (test) process's channel layer at ``url`` for the block: the drain runs here."""
-
-    def __init__(self, url: str):
-        from django.test import override_settings
-
-        self.override = override_settings(CHANNEL_LAYERS={"default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}})
-
-    def __enter__(self):
-        self.override.enable()
-
-    def __exit__(self, *exc):
-        self.override.disable()
-
-
 def test_publish_while_redis_is_down_succeeds_and_the_event_arrives_after(daphne, throwaway_redis, api_token,
                                                                            fresh_trust_state, trusted_signer):
     # No periodic re-read in the consumer: delivery after the outage must come from the outbox drain.
@@ -257,17 +252,41 @@ def test_publish_while_redis_is_down_succeeds_and_the_event_arrives_after(daphne
     assert during.dispatched_at is None  # written in the publish transaction, not yet sent
 
     throwaway_redis.start()
-    # The subscriber stayed connected: its consumer re-joins once Redis answers and reads the outbox.
+    # The subscriber stayed connected: its process's hub subscribes again once Redis answers, and the
+    # subscriber reads the outbox.
     assert [e["id"] for e in sub.wait_for(2)] == [before["id"], during.id]
     # The drain (a beat task in production) then dispatches the row; the subscriber does not see it twice.
     from core.outbox import events_drain
-    with _channel_layer(throwaway_redis.url):
+    with override_settings(REDIS_URL=throwaway_redis.url):
         assert events_drain(settle_seconds=0) == 1
     assert Event.objects.get(pk=during.pk).dispatched_at is not None
     assert sub.quiet_for(0.5)
     # And live delivery through the restarted Redis works again.
     assert _publish(port, api_token, trusted_signer.sign(make_doc("ssh.exec", "3.0.0"))).status_code == 201
     assert sub.wait_for(3)[-1]["subject"] == "ssh.exec@3.0.0"
+    sub.close()
+
+
+def test_a_dropped_subscription_is_noticed_and_the_gap_read_from_the_outbox(daphne, throwaway_redis, api_token,
+                                                                           fresh_trust_state):
+    """redis-py re-subscribes on its own and says nothing: whatever was published meanwhile would be lost
+    until the next event or poll. The hub must see the break and have its subscribers re-read."""
+    port = daphne(throwaway_redis.url, ACTION_REGISTRY_EVENTS_POLL_SECONDS="0")
+    sub = Subscriber(port, api_token)
+    bus = redis.Redis.from_url(throwaway_redis.url)
+    channel = event_bus.channel_name(throwaway_redis.url)
+    deadline = time.monotonic() + WAIT
+    while bus.pubsub_numsub(channel)[0][1] != 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # An event whose PUBLISH nobody heard (this test process has no REDIS_URL: its fan-out reaches no one).
+    with transaction.atomic():
+        unheard = event_emit(kind="test.unheard", subject="gap")
+    assert sub.quiet_for(0.3)
+    [hub] = [c["id"] for c in bus.client_list(_type="pubsub")]
+    bus.client_kill_filter(_id=hub)
+    [event] = sub.wait_for(1)
+    assert (event["id"], event["kind"]) == (unheard.id, "test.unheard")
+    bus.close()
     sub.close()
 
 
