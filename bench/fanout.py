@@ -195,6 +195,12 @@ class Subscriber:
             pass
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), less sensitive to a busy machine than delays."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _delivered_counter(url: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -251,6 +257,7 @@ async def measure(args) -> dict:
         connect_s = time.perf_counter() - started
         tasks = [asyncio.ensure_future(s.run()) for s in subs]
         counter_before = await asyncio.to_thread(_delivered_counter, daphne.url)
+        daphne_cpu = _cpu_seconds(daphne.proc.pid)
 
         returned: dict[str, float] = {}
         statuses: dict[int, int] = {}
@@ -281,6 +288,7 @@ async def measure(args) -> dict:
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
         load_end = os.getloadavg()
+        daphne_cpu = _cpu_seconds(daphne.proc.pid) - daphne_cpu
         counter_after = await asyncio.to_thread(_delivered_counter, daphne.url)
     finally:
         for t in tasks:
@@ -326,7 +334,8 @@ async def measure(args) -> dict:
         **created, "from_created": created, "from_return": _summary(from_return),
         "all_subscribers_from_created": _summary(last_per_event),
         "publish_ms": _summary(publish_ms), "publish_seconds": round(publish_s, 2),
-        "connect_seconds": round(connect_s, 2), "interval_s": interval, "http": http_mode,
+        "connect_seconds": round(connect_s, 2),
+        "daphne_cpu_ms_per_event": round(1000 * daphne_cpu / max(1, accepted + len(warmup)), 2), "interval_s": interval, "http": http_mode,
         "database": db_name,
         "loadavg_start": [round(x, 2) for x in load_start], "loadavg_end": [round(x, 2) for x in load_end],
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -398,6 +407,7 @@ def report(r: dict) -> str:
              f"{r['counter_delivered']:,.0f}",
              f"  publish statuses {r['statuses']}; {r['subscribers']} subscribers connected in "
              f"{r['connect_seconds']} s; load average {r['loadavg_start']} -> {r['loadavg_end']}",
+             f"  daphne CPU (user + system) per event, warm-ups included: {r['daphne_cpu_ms_per_event']} ms",
              f"  {'delay (ms)':<44}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}{'samples':>9}",
              row("event created_at -> each subscriber", r["from_created"]),
              row("event created_at -> last of the subscribers", r["all_subscribers_from_created"]),

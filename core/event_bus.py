@@ -155,7 +155,10 @@ class EventHub:
         redis-py's pub/sub reconnects and re-subscribes on its own, silently: whatever was published in between
         is lost without a sign. So retries are off here and every failure is ours to see; once subscribed again,
         every local subscriber re-reads the outbox (events committed while we were deaf are there, and those
-        from now on arrive live). A connection that hangs without an error is caught by the ping."""
+        from now on arrive live). A connection that hangs without an error is caught by the ping.
+
+        Subscribers join the hub before reading their cursor, without waiting for the subscription: the re-read
+        after each subscribe covers whatever was published before it took effect."""
         from redis import asyncio as aioredis
         from redis.asyncio.retry import Retry as AsyncRetry
 
@@ -170,8 +173,9 @@ class EventHub:
                 await pubsub.subscribe(channel)
                 if broken:
                     logger.warning("event bus: subscribed again; subscribers catch up from the outbox")
-                    self._tell_gap()
                     broken, delay = False, RETRY_MIN_SECONDS
+                # Also on the first subscribe: a subscriber may have read its cursor before it was in place.
+                self._tell_gap()
                 await self._receive(pubsub)
             except asyncio.CancelledError:
                 raise
