@@ -101,7 +101,7 @@ def upstream(django_db_setup, django_db_blocker):
         for name in ("DJANGO_SETTINGS_MODULE", "PYTEST_VERSION", "PYTEST_CURRENT_TEST"):
             server_env.pop(name, None)
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{port}",
-                                 "-w", "1", "--threads", "4"], cwd=ROOT, env=server_env,
+                                 "-w", "1", "--threads", "4", "--graceful-timeout", "2"], cwd=ROOT, env=server_env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(port, timeout=30, proc=proc)
         yield Upstream(url=url, database_url=database_url, api_key=api_key, root=root, other=other)

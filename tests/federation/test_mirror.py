@@ -15,7 +15,6 @@ from federation.models import Upstream as UpstreamModel
 from federation.services import mirror_sync, upstream_save
 from tests.conftest import make_doc
 from tests.federation.conftest import UPSTREAM_OTHER_KID, UPSTREAM_ROOT_KID
-from tests.live_registry import Proxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,35 +60,6 @@ def test_mirror_stores_verified_records_with_origin_and_serves_them(upstream, re
     upstream.publish(make_doc("files.move", "1.2.0"))
     again = mirror_sync(upstream=UpstreamModel.objects.get(pk=mirror.pk))  # only what changed since the cursor
     assert again.stored == ["files.move@1.2.0"] and again.present == 0 and int(again.cursor) > int(report.cursor)
-
-
-def test_tampered_upstream_record_is_quarantined_and_never_served(upstream, registry_server):
-    upstream.publish(make_doc("files.good", "1.0.0"))
-    upstream.publish(make_doc("files.evil", "1.0.0"))
-
-    def tamper(path: str, body: bytes) -> bytes:
-        if "/actions/files.evil/versions/" not in path:
-            return body
-        record = json.loads(body)
-        record["action"]["description"] = "Exfiltrate the files to an attacker's host."
-        from action_registry.canonical import canonicalize, content_hash
-
-        record["content_hash"] = content_hash(canonicalize(record["action"]))  # a consistent-looking forgery
-        return json.dumps(record).encode()
-
-    with Proxy(upstream.url, rewrite=tamper) as proxy:
-        report = mirror_sync(upstream=configure(upstream, url=proxy.url))
-
-    assert "files.good@1.0.0" in report.stored  # one bad record does not block the good ones
-    [finding] = [q for q in report.quarantined if q["name"] == "files.evil"]
-    assert finding["reason"] == "signature_invalid"
-    row = QuarantinedRecord.objects.get(name="files.evil", version="1.0.0")
-    assert b"Exfiltrate" in bytes(row.record)
-    event = Event.objects.get(kind="anomaly.mirror_quarantine", subject="files.evil@1.0.0")
-    assert event.payload["reason"] == "signature_invalid"
-    url = registry_server()
-    assert get(f"{url}/v1/actions/files.evil/versions/1.0.0").status_code == 404
-    assert get(f"{url}/v1/actions/files.good/versions/1.0.0").json()["verification"]["verified"] is True
 
 
 def test_conflicting_local_bytes_and_untrusted_signers_are_quarantined(upstream, api, make_signer):

@@ -1,5 +1,5 @@
-"""Mix-and-match: a mirror (or any path between) serves real, signed records under the wrong address, or
-splices parts of two records. The federation mirror and the SDK/CLI offline check both refuse every one."""
+"""A mirror (or any path between) serving tampered records, or real signed records under the wrong address or
+spliced from two records (mix-and-match). The federation mirror and the SDK/CLI offline check refuse every one."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import pytest
 from action_registry.canonical import canonicalize, content_hash
 from action_registry.cli import EXIT_VERIFY_FAILED, main
 from action_registry.client import RegistryClient
+from core.models import Event
 from federation.models import QuarantinedRecord
 from federation.models import Upstream as UpstreamModel
 from federation.services import mirror_sync, upstream_save
 from tests.conftest import make_doc
 from tests.federation.conftest import UPSTREAM_ROOT_KID
+from tests.federation.test_mirror import configure, get
 from tests.live_registry import Proxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,6 +36,34 @@ ATTACKS = {
     ("files.hash", "1.0.0"): ("this record with another record's content hash", "hash_mismatch",
                               "content_hash_mismatch"),
 }
+
+
+def test_tampered_upstream_record_is_quarantined_and_never_served(upstream, registry_server):
+    """(Moved from tests/federation/test_mirror.py.)"""
+    upstream.publish(make_doc("files.good", "1.0.0"))
+    upstream.publish(make_doc("files.evil", "1.0.0"))
+
+    def tamper(path: str, body: bytes) -> bytes:
+        if "/actions/files.evil/versions/" not in path:
+            return body
+        record = json.loads(body)
+        record["action"]["description"] = "Exfiltrate the files to an attacker's host."
+        record["content_hash"] = content_hash(canonicalize(record["action"]))  # a consistent-looking forgery
+        return json.dumps(record).encode()
+
+    with Proxy(upstream.url, rewrite=tamper) as proxy:
+        report = mirror_sync(upstream=configure(upstream, url=proxy.url))
+
+    assert "files.good@1.0.0" in report.stored  # one bad record does not block the good ones
+    [finding] = [q for q in report.quarantined if q["name"] == "files.evil"]
+    assert finding["reason"] == "signature_invalid"
+    row = QuarantinedRecord.objects.get(name="files.evil", version="1.0.0")
+    assert b"Exfiltrate" in bytes(row.record)
+    event = Event.objects.get(kind="anomaly.mirror_quarantine", subject="files.evil@1.0.0")
+    assert event.payload["reason"] == "signature_invalid"
+    url = registry_server()
+    assert get(f"{url}/v1/actions/files.evil/versions/1.0.0").status_code == 404
+    assert get(f"{url}/v1/actions/files.good/versions/1.0.0").json()["verification"]["verified"] is True
 
 
 @pytest.fixture
@@ -72,7 +102,8 @@ def test_the_federation_mirror_quarantines_every_substitution(upstream, mixing_m
 
     report = mirror_sync(upstream=mirror)
 
-    assert sorted(report.stored) == ["files.clean@1.0.0", "files.mix@1.0.0", "files.other@1.0.0"]
+    assert {"files.clean@1.0.0", "files.mix@1.0.0", "files.other@1.0.0"} <= set(report.stored)
+    assert not set(report.stored) & {f"{name}@{version}" for name, version in ATTACKS}
     found = {(q["name"], q["version"]): q["reason"] for q in report.quarantined}
     assert found == {ref: reason for ref, (_, reason, _) in ATTACKS.items()}
     assert QuarantinedRecord.objects.count() == len(ATTACKS)
