@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--db", default=f"ar_perf_publish_{os.getpid()}")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-out", default="/tmp/publish_profile.prof", help="where --profile saves its stats")
+    parser.add_argument("--no-fanout", action="store_true",
+                        help="drop the after-commit event dispatch (core.outbox), to measure its share")
     parser.add_argument("--show-sql", action="store_true", help="print every statement of one publish")
     args = parser.parse_args()
 
@@ -69,6 +72,10 @@ def run(args) -> None:
     import django
 
     django.setup()
+    if args.no_fanout:
+        from core import services as core_services
+
+        core_services._listeners.clear()
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
@@ -142,7 +149,7 @@ def run(args) -> None:
                 print("   ", q["sql"][:200])
 
     backend = connection.cursor().connection.info.backend_pid
-    prof = cProfile.Profile() if args.profile else None
+    prof = cProfile.Profile(time.process_time) if args.profile else None  # CPU time, not waits
     cpu0, db0, wall0 = time.process_time(), _proc_cpu(backend), time.perf_counter()
     walls = []
     if prof:
@@ -161,6 +168,7 @@ def run(args) -> None:
           f"CPU {1000 * (cpu + db) / n:.2f} ms/publish (python {1000 * cpu / n:.2f} + PostgreSQL "
           f"{1000 * db / n:.2f}); load average {os.getloadavg()[0]:.1f}")
     if prof:
+        prof.dump_stats(args.profile_out)
         pstats.Stats(prof).sort_stats("cumulative").print_stats(60)
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
 

@@ -7,8 +7,8 @@ from typing import Any
 from django.db import transaction
 
 from core.middleware import current_request_id
-from core.models import AuditEntry, Event
-from core.transparency import log_lock
+from core.models import AuditEntry, Event, LogLeaf
+from core.transparency import log_append, log_lock
 
 _listeners: list = []
 # Deliberately the transparency log's lock key (core.transparency.LOG_LOCK_KEY, "ar:tlog"): with one lock
@@ -32,6 +32,18 @@ def event_emit(*, kind: str, namespace: str = "", subject: str = "", payload: di
     for callback in _listeners:
         transaction.on_commit(lambda cb=callback, eid=event.id: cb(eid))
     return event
+
+
+def event_emit_logged(*, kind: str, namespace: str = "", subject: str = "", payload: dict[str, Any],
+                      log_payload: dict[str, Any]) -> tuple[Event, LogLeaf]:
+    """``event_emit`` and ``log_append`` of one change (same kind, namespace and subject), in the caller's
+    transaction: the event is written in the log-head round trip, under the lock both need anyway."""
+    event = Event(kind=kind, namespace=namespace, subject=subject, payload=payload,
+                  request_id=current_request_id() or "")
+    leaf = log_append(kind=kind, namespace=namespace, subject=subject, payload=log_payload, event=event)
+    for callback in _listeners:
+        transaction.on_commit(lambda cb=callback, eid=event.id: cb(eid))
+    return event, leaf
 
 
 def audit_record(*, action: str, actor: str, target: str = "", reason: str = "", data: dict | None = None,

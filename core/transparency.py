@@ -21,7 +21,8 @@ from action_registry.canonical import canonicalize, check_value
 from action_registry.checkpoint import Checkpoint, NoteSigner, checkpoint_sign, timestamp_extension
 from action_registry.errors import SignatureError
 from core.exceptions import NotFound, Unprocessable
-from core.models import LogLeaf, LogNode
+from core.models import Event, LogLeaf, LogNode
+from core.sql import sql_rows
 
 # pg_advisory_xact_lock key owned by log_append: the bytes "ar:tlog" as a bigint.
 LOG_LOCK_KEY = int.from_bytes(b"ar:tlog", "big")
@@ -122,46 +123,81 @@ def log_lock() -> None:
     transaction.on_commit(_lock_held_marker)
 
 
+def log_lock_taken() -> None:
+    """Record that the caller took the log lock itself, with ``pg_advisory_xact_lock(LOG_LOCK_KEY)`` at the end
+    of a statement it sent anyway (the publish path's store statement): one round trip fewer while every other
+    append waits. The next statement reads the log head, after the lock, so it sees the latest leaf."""
+    if not any(entry[1] is _lock_held_marker for entry in connection.run_on_commit):
+        transaction.on_commit(_lock_held_marker)
+
+
 # The log's size and the hashes of the complete subtrees of its current tree (one per 1-bit of the size,
 # at (level k, index (size >> k) - 1)): everything an append needs, in one round trip under the lock.
 _HEAD_SQL = ('WITH s AS (SELECT COALESCE(MAX("index") + 1, 0) AS n FROM core_logleaf) '
              'SELECT s.n, k.lvl, node."hash" FROM s '
              'LEFT JOIN generate_series(0, 62) AS k(lvl) ON (s.n >> k.lvl) & 1 = 1 '
              'LEFT JOIN core_lognode node ON node."level" = k.lvl AND node."index" = (s.n >> k.lvl) - 1')
+# The same, with the change's outbox event written in that round trip: its id comes from the sequence under
+# the lock, so event ids become visible in id order (core.services.event_emit keeps the same promise).
+_HEAD_EVENT_SQL = ('WITH e AS (INSERT INTO core_event (kind, namespace, subject, payload, request_id, created_at) '
+                   'VALUES (%s, %s, %s, %s::jsonb, %s, %s) RETURNING id), '
+                   's AS (SELECT COALESCE(MAX("index") + 1, 0) AS n FROM core_logleaf) '
+                   'SELECT s.n, k.lvl, node."hash", (SELECT id FROM e) FROM s '
+                   'LEFT JOIN generate_series(0, 62) AS k(lvl) ON (s.n >> k.lvl) & 1 = 1 '
+                   'LEFT JOIN core_lognode node ON node."level" = k.lvl AND node."index" = (s.n >> k.lvl) - 1')
+# The leaf and the nodes it completes, in one statement.
+_LEAF_SQL = ('WITH leaf AS (INSERT INTO core_logleaf ("index", kind, namespace, subject, data, leaf_hash, root_hash, '
+             'integrated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)) '
+             'INSERT INTO core_lognode ("level", "index", "hash") '
+             'SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])')
 
 
-def _log_head() -> tuple[int, dict[merkle.Node, bytes]]:
-    """(size, {node: hash} of the size's complete subtrees): one query on PostgreSQL, two elsewhere."""
+def _log_head(event: Event | None = None) -> tuple[int, dict[merkle.Node, bytes]]:
+    """(size, {node: hash} of the size's complete subtrees): one query on PostgreSQL, two elsewhere.
+    With ``event`` (unsaved), the event is inserted in the same round trip and gets its id."""
     if connection.vendor != "postgresql":
+        if event is not None:
+            event.save()
         size = log_size()
         return size, _fetch_nodes([(k, (size >> k) - 1) for k in range(size.bit_length()) if (size >> k) & 1])
-    with connection.cursor() as cursor:
-        cursor.execute(_HEAD_SQL)
-        rows = cursor.fetchall()
+    if event is None:
+        rows = sql_rows(_HEAD_SQL)
+    else:
+        event.created_at = timezone.now()
+        rows = sql_rows(_HEAD_EVENT_SQL, [event.kind, event.namespace, event.subject, json.dumps(event.payload),
+                                          event.request_id, event.created_at])
     size = rows[0][0]
-    return size, {(lvl, (size >> lvl) - 1): bytes(h) for _, lvl, h in rows if h is not None}
+    if event is not None:
+        event.id = rows[0][3]
+        event._state.adding, event._state.db = False, connection.alias
+    return size, {(lvl, (size >> lvl) - 1): bytes(h) for _, lvl, h, *_ in rows if h is not None}
 
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def log_append(*, kind: str, payload: dict[str, Any], namespace: str = "", subject: str = "") -> LogLeaf:
+def log_append(*, kind: str, payload: dict[str, Any], namespace: str = "", subject: str = "",
+               event: Event | None = None) -> LogLeaf:
     """Append one entry, inside the transaction of the change it records: both commit or neither does.
 
     The leaf is the RFC 8785 form of ``{"kind", "integrated_at", **payload}``. Writes the leaf and every
-    complete subtree it completes, and records the new root, so no later read rebuilds the tree.
+    complete subtree it completes, and records the new root, so no later read rebuilds the tree. ``event``, an
+    unsaved outbox row (``core.services.event_emit_logged``), is written in the same round trip as the log head.
+
+    Under the lock (held until COMMIT, so every other append waits): the log head (+ event), a few hashes,
+    one insert. The caller does everything that does not need the log's order before calling this.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("log_append must run inside the transaction of the change it records")
     clash = set(payload) & set(RESERVED_FIELDS)
     if clash:
         raise ValueError(f"payload may not set {sorted(clash)}: the log sets them")
+    check_value(payload)  # before the lock: a bad payload must not hold everyone up
     log_lock()
-    size, known = _log_head()
+    size, known = _log_head(event)
     now = timezone.now()
     entry = {"kind": kind, "integrated_at": _iso(now), **payload}
-    check_value(entry)
     data = canonicalize(entry)
     leaf = merkle.leaf_hash(data)
 
@@ -176,9 +212,16 @@ def log_append(*, kind: str, payload: dict[str, Any], namespace: str = "", subje
     known.update(created)
     root = merkle.root_from_nodes(size + 1, lambda nodes: {n: known[n] for n in nodes if n in known})
 
-    row = LogLeaf.objects.create(index=size, kind=kind, namespace=namespace, subject=subject, data=data,
-                                 leaf_hash=leaf, root_hash=root, integrated_at=now)
-    LogNode.objects.bulk_create([LogNode(level=lvl, index=idx, hash=hv) for (lvl, idx), hv in created.items()])
+    row = LogLeaf(index=size, kind=kind, namespace=namespace, subject=subject, data=data, leaf_hash=leaf,
+                  root_hash=root, integrated_at=now)
+    if connection.vendor == "postgresql":
+        # One statement for the leaf and its nodes (the ORM's two inserts cost more to compile than to run).
+        sql_rows(_LEAF_SQL, [size, kind, namespace, subject, data, leaf, root, now, [lvl for lvl, _ in created],
+                             [idx for _, idx in created], list(created.values())])
+        row._state.adding, row._state.db = False, connection.alias
+    else:
+        row.save(force_insert=True)
+        LogNode.objects.bulk_create([LogNode(level=lvl, index=idx, hash=hv) for (lvl, idx), hv in created.items()])
     row.tree_nodes = known  # every complete subtree of the new tree: log_receipt proves from them, no query
     return row
 

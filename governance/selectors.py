@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from action_registry.chain import ChainResult, KeyInfo, parse_certificate, walk_chain
 from action_registry.errors import RegistryError
 from core.exceptions import NotFound
+from core.prepared import PreparedQuery
 from governance.choices import ClaimStatus, KeyStatus
 from governance.models import ApiKey, Namespace, Revocation, SigningKey, TrustState
 
@@ -45,8 +46,13 @@ def trust_state_version() -> int:
     return row or 0
 
 
+# Every authenticated request runs this: compiled once per process, prepared once per connection.
+_api_key_by_prefix = PreparedQuery(ApiKey, lambda prefix: ApiKey.objects.filter(prefix=prefix).order_by())
+
+
 def api_key_by_prefix(*, prefix: str) -> ApiKey | None:
-    return ApiKey.objects.filter(prefix=prefix).first()
+    found = _api_key_by_prefix(prefix=prefix)  # prefix is unique
+    return found[0] if found else None
 
 
 def api_key_list() -> QuerySet[ApiKey]:

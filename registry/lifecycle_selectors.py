@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from threading import Lock
 
 import semver
+from django.db import connection
 
 from action_registry.diff import DocumentDiff, diff_documents, mode_directions
 from action_registry.errors import DocumentError
 from action_registry.versions import parse_range
+from core.sql import sql_rows
 from governance.selectors import TrustSnapshot, trust_cached
 from registry import selectors
 from registry.choices import CompatibilityMode
@@ -115,6 +117,40 @@ def action_documents_by_name(*, name: str) -> list[tuple[ActionVersion, dict]]:
     versions = list(ActionVersion.objects.filter(action__name=name).select_related("blob"))
     versions.sort(key=lambda v: semver.Version.parse(v.version))
     return [(v, version_document(v)) for v in versions]
+
+
+@dataclass
+class StoredDocument:
+    """One stored version of an action, its document parsed only when asked for."""
+
+    version: str
+    content_hash: str
+    canonical: bytes
+    _document: dict | None = None
+
+    @property
+    def document(self) -> dict:
+        if self._document is None:
+            self._document = json.loads(self.canonical)
+        return self._document
+
+
+# The publish path's compatibility check, for every publish that declares compatibility: prepared, no ORM.
+_DOCUMENTS_BY_NAME_SQL = ("SELECT v.version, v.content_hash, b.canonical FROM registry_actionversion v "
+                          "JOIN registry_action a ON a.id = v.action_id "
+                          "JOIN registry_blob b ON b.content_hash = v.content_hash WHERE a.name = %s")
+
+
+def stored_documents_by_name(*, name: str) -> list[StoredDocument]:
+    """Every version of the action called ``name`` (none if there is no such action), SemVer ascending, in
+    one query; documents are parsed on first use (the check diffs only the versions a declaration names)."""
+    if connection.vendor != "postgresql":
+        return [StoredDocument(v.version, v.blob_id, bytes(v.blob.canonical))
+                for v, _ in action_documents_by_name(name=name)]
+    rows = [StoredDocument(version, content_hash, bytes(canonical))
+            for version, content_hash, canonical in sql_rows(_DOCUMENTS_BY_NAME_SQL, [name])]
+    rows.sort(key=lambda d: semver.Version.parse(d.version))
+    return rows
 
 
 _diffs: OrderedDict[tuple[str, str], DocumentDiff] = OrderedDict()

@@ -181,10 +181,10 @@ def compatibility_check(*, envelope: Envelope, snapshot: TrustSnapshot | None = 
     policy = lifecycle_selectors.compatibility_policy_for(name=envelope.name, snapshot=snapshot)
     if policy.mode == CompatibilityMode.NONE or not (compatible_with or policy.refuse_undeclared_breaks):
         return
-    others = lifecycle_selectors.action_documents_by_name(name=envelope.name)  # [] for a new action
-    if any(v.version == envelope.version for v, _ in others):
+    others = lifecycle_selectors.stored_documents_by_name(name=envelope.name)  # [] for a new action
+    if any(v.version == envelope.version for v in others):
         return  # a re-publish: the publish path answers it (identical bytes, or version_exists)
-    both = [v.version for v, _ in others
+    both = [v.version for v in others
             if any(r.contains(v.version) for r in compatible_with) and any(r.contains(v.version) for r in breaks)]
     if both:
         raise Unprocessable(f"{envelope.name}@{envelope.version} declares both compatible_with and breaks for "
@@ -192,15 +192,16 @@ def compatibility_check(*, envelope: Envelope, snapshot: TrustSnapshot | None = 
                             suggestion="Name each earlier version in at most one of compatible_with and breaks.",
                             details={"versions": both})
     violations = []
-    for v, old in others:
+    for v in others:
         if any(r.contains(v.version) for r in compatible_with):
             for direction in mode_directions(policy.mode):
-                found = incompatibilities(old, doc, direction=direction)
+                found = incompatibilities(v.document, doc, direction=direction)
                 if found:
                     violations.append({"against": v.version, "direction": direction, "declared": True,
                                        "changes": [c.as_dict() for c in found]})
     if policy.refuse_undeclared_breaks:
-        unchecked = [old for v, old in others if not any(r.contains(v.version) for r in [*breaks, *compatible_with])]
+        unchecked = [v.document for v in others
+                     if not any(r.contains(v.version) for r in [*breaks, *compatible_with])]
         for violation in check_compatibility(doc, unchecked, mode=policy.mode):
             violations.append({**violation.as_dict(), "declared": False})
     if violations:

@@ -13,8 +13,9 @@ from action_registry.document import Envelope, namespace_of, verify_envelope_sig
 from action_registry.errors import SignatureError
 from core.exceptions import Conflict, Forbidden, Unprocessable
 from core.models import LogLeaf
-from core.services import event_emit
-from core.transparency import log_append
+from core.services import event_emit_logged
+from core.sql import sql_rows
+from core.transparency import LOG_LOCK_KEY, log_lock_taken
 from governance import selectors as governance_selectors
 from governance.auth import api_key_require_namespace
 from governance.choices import KeyStatus
@@ -23,6 +24,7 @@ from governance.policies import active_policies, policy_enforce_publish
 from registry.composites import composite_check
 from registry.lifecycle_services import compatibility_check, compatibility_declarations_record
 from registry.models import Action, ActionVersion, Blob
+from registry.verification import signature_reason
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,18 @@ def _namespace_ownership_check(name: str, chain: list[dict], snapshot) -> None:
 
 
 def signature_check(*, envelope: Envelope, key: SigningKey) -> None:
-    try:
+    # Through the verification memo, so the response's verification of this record does not verify it again.
+    if envelope.signature.alg == key.alg and signature_reason(
+            content_hash=envelope.content_hash, canonical=envelope.canonical, alg=key.alg,
+            public_key=key.public_key, sig=envelope.signature.sig) is None:
+        return
+    try:  # refused: again, for the error's own message
         verify_envelope_signature(envelope, key.alg, key.public_key)
     except SignatureError as exc:
         raise Unprocessable(exc.message, code=exc.code, suggestion=exc.suggestion or
                             "Sign the RFC 8785 canonical bytes of the action document with the named key.") from None
+    raise Unprocessable("the signature does not verify", code="signature_invalid",  # never reached: same check
+                        suggestion="Sign the RFC 8785 canonical bytes of the action document with the named key.")
 
 
 def action_version_publish(*, envelope: Envelope, api_key: ApiKey | None) -> PublishResult:
@@ -131,16 +140,111 @@ def action_version_store_verified(*, envelope: Envelope, key: SigningKey) -> Pub
 
 @transaction.atomic
 def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
+    """The publish transaction. Before the log lock: lock (or create) the action row, store blob and version,
+    move latest. Under it (core.transparency.log_append): the event, the log head, the leaf, then COMMIT."""
+    if connection.vendor != "postgresql":
+        return _store_portable(envelope=envelope, key=key, api_key=api_key)
+    doc, name = envelope.document, envelope.name
+    action_id, latest = _action_lock_sql(name)
+    if action_id is None:
+        action_id = _action_insert(name=name, description=doc["description"], kid=key.kid)
+        if action_id is None:  # a concurrent publish created it first
+            action_id, latest = _action_lock_sql(name)
+    parsed = semver.Version.parse(envelope.version)
+    newer = latest is None or _is_newer(parsed, semver.Version.parse(latest[1]))
+    now = timezone.now()
+    sig = envelope.signature
+    version_id, existing_id, _, _ = sql_rows(_STORE_SQL, [
+        action_id, envelope.version,
+        envelope.content_hash, envelope.canonical, len(envelope.canonical), now,
+        action_id, envelope.version, parsed.major, parsed.minor, parsed.patch, parsed.prerelease or "",
+        envelope.content_hash, sig.kid, sig.alg, sig.sig, key.pk, now, api_key.pk if api_key else None,
+        doc["description"], key.kid, now, action_id, newer, LOG_LOCK_KEY])[0]
+    log_lock_taken()
+    if version_id is None:  # this version exists (committed before we took the action's lock)
+        existing = ActionVersion.objects.select_related("action").get(pk=existing_id)
+        return _existing(existing, envelope)
+    alias = connection.alias
+    action = Action.from_db(alias, ["id", "name", "namespace", "latest_version_id"],
+                            [action_id, name, namespace_of(name), version_id if newer else latest[0]])
+    blob = Blob.from_db(alias, ["content_hash", "canonical", "size"],
+                        [envelope.content_hash, envelope.canonical, len(envelope.canonical)])
+    version = ActionVersion(id=version_id, action=action, version=envelope.version, major=parsed.major,
+                            minor=parsed.minor, patch=parsed.patch, prerelease=parsed.prerelease or "", blob=blob,
+                            kid=sig.kid, alg=sig.alg, sig=sig.sig, signing_key=key, published_at=now,
+                            published_by=api_key)
+    version._state.adding, version._state.db = False, alias
+    for rel in _VERSION_DEPENDENTS:  # a row this transaction created has no deprecation, no mirror origin...
+        rel.set_cached_value(version, None)  # ...so the response reads none of them (federation sets its own)
+    subject = f"{name}@{envelope.version}"
+    payload = {"name": name, "version": envelope.version, "content_hash": envelope.content_hash, "kid": key.kid,
+               "alg": key.alg}
+    _, leaf = event_emit_logged(kind="action.published", namespace=action.namespace, subject=subject,
+                                payload=payload, log_payload={**payload, "signature": sig.sig})
+    compatibility_declarations_record(envelope=envelope, version=version)
+    return PublishResult(version=version, created=True, log_leaf=leaf)
+
+
+_VERSION_DEPENDENTS = [rel for rel in ActionVersion._meta.related_objects if rel.one_to_one]
+
+# The action row, locked: publishes of one action are serialised, so the second of two racing publishes of
+# one version sees the first's version instead of failing on the unique constraint, and "latest" moves right.
+_ACTION_LOCK_SQL = ("SELECT a.id, a.latest_version_id, lv.id, lv.version FROM registry_action a "
+                    "LEFT JOIN registry_actionversion lv ON lv.id = a.latest_version_id "
+                    "WHERE a.name = %s FOR UPDATE OF a")
+# After the lock (a new statement, so it sees what the lock waited for): unless the version exists, store the
+# blob (shared by identical documents) and the version, and make it the action's latest when it is newer.
+_STORE_SQL = (
+    "WITH existing AS (SELECT id, content_hash FROM registry_actionversion WHERE action_id = %s AND version = %s), "
+    "blob AS (INSERT INTO registry_blob (content_hash, canonical, size, created_at) "
+    "  SELECT %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM existing) ON CONFLICT (content_hash) DO NOTHING), "
+    "ver AS (INSERT INTO registry_actionversion (action_id, version, major, minor, patch, prerelease, content_hash, "
+    "  kid, alg, sig, signing_key_id, published_at, published_by_id) "
+    "  SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM existing) "
+    "  RETURNING id), "
+    "upd AS (UPDATE registry_action SET latest_version_id = ver.id, description = %s, kid = %s, updated_at = %s "
+    "  FROM ver WHERE registry_action.id = %s AND %s::boolean) "
+    # The log lock last: a new statement follows, so the log head it reads is the latest (see log_lock_taken).
+    "SELECT (SELECT id FROM ver), (SELECT id FROM existing), (SELECT content_hash FROM existing), "
+    "pg_advisory_xact_lock(%s)")
+
+
+def _action_lock_sql(name: str) -> tuple[int | None, tuple[int, str] | None]:
+    """(action id, (latest version id, its version) or None), the action row locked; (None, None) if absent."""
+    rows = sql_rows(_ACTION_LOCK_SQL, [name])
+    if not rows:
+        return None, None
+    action_id, latest_id, joined_id, joined_version = rows[0]
+    if latest_id is None:
+        return action_id, None
+    if joined_id != latest_id or joined_version is None:
+        # Issue 12 (tests/faults/test_postgres_restart.py): when the lock waited for another publish of this
+        # action, PostgreSQL re-reads the locked row but not the join (EvalPlanQual): read the latest afresh.
+        joined_version = ActionVersion.objects.filter(pk=latest_id).values_list("version", flat=True).get()
+    return action_id, (latest_id, joined_version)
+
+
+def _is_newer(candidate: semver.Version, current: semver.Version) -> bool:
+    """Latest = highest release; a prerelease is latest only while the action has no release."""
+    if candidate.prerelease and not current.prerelease:
+        return False
+    if current.prerelease and not candidate.prerelease:
+        return True
+    return candidate > current
+
+
+@transaction.atomic
+def _store_portable(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
+    """_store through the ORM, for databases other than PostgreSQL (SQLite runs one writer at a time)."""
     doc = envelope.document
     action = _action_locked(envelope.name)
-    created_action = False
     if action is None:
-        action = _action_insert(name=envelope.name, description=doc["description"], kid=key.kid)
-        created_action = action is not None
-        if not created_action:  # a concurrent publish created it first
-            action = _action_locked(envelope.name)
-    # A row this transaction just inserted has no versions yet.
-    existing = None if created_action else ActionVersion.objects.filter(action=action, version=envelope.version).first()
+        now = timezone.now()
+        Action.objects.bulk_create([Action(name=envelope.name, namespace=namespace_of(envelope.name),
+                                           description=doc["description"], kid=key.kid, created_at=now,
+                                           updated_at=now)], ignore_conflicts=True)
+        action = _action_locked(envelope.name)
+    existing = ActionVersion.objects.filter(action=action, version=envelope.version).first()
     if existing is not None:
         existing.action = action
         return _existing(existing, envelope)
@@ -151,60 +255,33 @@ def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> Pu
         action=action, version=envelope.version, major=parsed.major, minor=parsed.minor, patch=parsed.patch,
         prerelease=parsed.prerelease or "", blob=blob, kid=envelope.signature.kid,
         alg=envelope.signature.alg, sig=envelope.signature.sig, signing_key=key, published_by=api_key)
-    if _is_newer_latest(parsed, action):
+    if action.latest_version_id is None or _is_newer(parsed, semver.Version.parse(action.latest_version.version)):
         action.latest_version = version
         action.description = doc["description"]
         action.kid = key.kid
         action.save(update_fields=["latest_version", "description", "kid", "updated_at"])
-    event_emit(kind="action.published", namespace=action.namespace, subject=f"{action.name}@{version.version}",
-               payload={"name": action.name, "version": version.version, "content_hash": envelope.content_hash,
-                        "kid": key.kid, "alg": key.alg})
-    leaf = log_append(kind="action.published", namespace=action.namespace, subject=f"{action.name}@{version.version}",
-                      payload={"name": action.name, "version": version.version, "content_hash": envelope.content_hash,
-                               "kid": key.kid, "alg": key.alg, "signature": envelope.signature.sig})
+    subject = f"{action.name}@{version.version}"
+    payload = {"name": action.name, "version": version.version, "content_hash": envelope.content_hash,
+               "kid": key.kid, "alg": key.alg}
+    _, leaf = event_emit_logged(kind="action.published", namespace=action.namespace, subject=subject,
+                                payload=payload, log_payload={**payload, "signature": envelope.signature.sig})
     compatibility_declarations_record(envelope=envelope, version=version)
     return PublishResult(version=version, created=True, log_leaf=leaf)
 
 
-def _action_insert(*, name: str, description: str, kid: str) -> Action | None:
-    """Insert the action row unless another transaction has (then None). The inserted row is ours until
-    commit, as the lock of _action_locked would make it: a racing insert of the name waits on the unique index."""
+def _action_insert(*, name: str, description: str, kid: str) -> int | None:
+    """Insert the action row unless another transaction has (then None); its id. The inserted row is ours until
+    commit, as the lock of _action_lock_sql would make it: a racing insert of the name waits on the unique index."""
     now = timezone.now()
-    row = Action(name=name, namespace=namespace_of(name), description=description, kid=kid, created_at=now,
-                 updated_at=now)
-    if connection.vendor != "postgresql":
-        Action.objects.bulk_create([row], ignore_conflicts=True)
-        return None  # re-read (and lock) it like a concurrent insert
-    table, columns = Action._meta.db_table, ("name", "namespace", "description", "kid", "created_at", "updated_at")
-    with connection.cursor() as cursor:
-        cursor.execute(f'INSERT INTO {table} ({", ".join(columns)}) VALUES ({", ".join(["%s"] * len(columns))}) '  # noqa: S608
-                       "ON CONFLICT (name) DO NOTHING RETURNING id", [getattr(row, c) for c in columns])
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return None
-    row.pk = inserted[0]
-    row._state.adding, row._state.db = False, connection.alias
-    return row
+    rows = sql_rows(_ACTION_INSERT_SQL, [name, namespace_of(name), description, kid, now, now])
+    return rows[0][0] if rows else None
+
+
+_ACTION_INSERT_SQL = ("INSERT INTO registry_action (name, namespace, description, kid, created_at, updated_at) "
+                      "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING id")
 
 
 def _action_locked(name: str) -> Action | None:
-    """The action row, locked: publishes of one action are serialised, so the second of two racing
-    publishes of one version sees the first's row instead of failing on the unique constraint."""
+    """The action row, locked (the ORM form of _ACTION_LOCK_SQL)."""
     return (Action.objects.select_for_update(of=("self",)).select_related("latest_version")
             .filter(name=name).first())
-
-
-def _is_newer_latest(candidate: semver.Version, action: Action) -> bool:
-    """Latest = highest release; a prerelease is latest only while the action has no release."""
-    if action.latest_version_id is None:
-        return True
-    # Issue 12 (tests/faults/test_postgres_restart.py): when select_for_update waited for another publish of
-    # this action, PostgreSQL re-reads the locked row but not the select_related join (EvalPlanQual), so
-    # latest_version_id can name the version just committed while the joined object is None: read it.
-    latest = action.latest_version or ActionVersion.objects.get(pk=action.latest_version_id)
-    current = semver.Version.parse(latest.version)
-    if candidate.prerelease and not current.prerelease:
-        return False
-    if current.prerelease and not candidate.prerelease:
-        return True
-    return candidate > current
