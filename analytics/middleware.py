@@ -11,7 +11,7 @@ _VERSION_PATH = re.compile(r"^/v1/actions/(?P<name>[^/]+)/versions/(?P<version>[
 
 
 def _agent(request) -> str:
-    agent = request.headers.get("X-Agent-Id", "")
+    agent = request.META.get("HTTP_X_AGENT_ID", "")  # request.headers would build a dict of every header
     if agent:
         return agent
     key = getattr(request, "api_key", None) or getattr(request, "auth", None)

@@ -1,4 +1,4 @@
-"""Request plumbing: correlation ids, and refusing oversized bodies before anything reads them."""
+"""Request plumbing: correlation ids, refusing oversized bodies before anything reads them, and the lean API path."""
 
 from __future__ import annotations
 
@@ -56,3 +56,18 @@ class BodySizeLimitMiddleware:
             return error_response(413, "body_too_large", f"request body is {length} bytes; the limit is {self.limit}",
                                   "Send a smaller document; split large schemas with $defs.")
         return self.get_response(request)
+
+
+# --- the lean path (core/browser_middleware.py) ----------------------------------------------------
+# The JSON API authenticates with Bearer API keys only (governance.auth.ApiKeyAuth; every ninja operation is
+# CSRF-exempt and none reads request.user, a session or messages), and the probes need nothing. For them the
+# session, CSRF, user, messages, frame-options and static-file middleware are skipped. The admin, the web
+# pages and the API's Swagger page keep the whole stack.
+LEAN_PREFIXES = ("/v1/", "/health/")
+BROWSER_PREFIXES = ("/v1/docs",)  # HTML for a browser under /v1/
+
+
+def lean_path(path_info: str) -> bool:
+    """Whether a request to ``path_info`` skips the browser-only middleware."""
+    return path_info.startswith(LEAN_PREFIXES) and not path_info.startswith(BROWSER_PREFIXES)
+

@@ -83,7 +83,12 @@ class PreparedQuery:
         start, end = fields[0], fields[-1] + 1
         init_list = [f[0].target.attname for f in select[start:end]]
         populators = get_related_populators(klass_info, select, alias)
-        return compiler, sql, list(params), positions, klass_info["model"], init_list, start, end, populators
+        # What results_iter would work out again on every call (a hundred-odd converter lookups for a
+        # seven-model join, a fifth of a fetch's CPU); None where it has to run as is (composite keys).
+        columns = [c[0] for c in select[0:compiler.col_count]]
+        converters = None if compiler.has_composite_fields(columns) else compiler.get_converters(columns)
+        return (compiler, sql, list(params), positions, klass_info["model"], init_list, start, end, populators,
+                converters)
 
     def __call__(self, **values: Any) -> list:
         alias = router.db_for_read(self.model) or "default"
@@ -92,7 +97,7 @@ class PreparedQuery:
             with self._lock:
                 compiled = self._compile(alias, tuple(sorted(values)))
                 self._compiled[alias] = compiled
-        compiler, sql, params, positions, model, init_list, start, end, populators = compiled
+        compiler, sql, params, positions, model, init_list, start, end, populators, converters = compiled
         bound = list(params)
         for n, i in positions.items():
             bound[i] = values[n]
@@ -103,10 +108,38 @@ class PreparedQuery:
         if conn.queries_logged and conn.queries_log and conn.queries_log[-1].get("sql") is None:
             # psycopg keeps no query text for a prepared execution; tests that read connection.queries need it.
             conn.queries_log[-1]["sql"] = conn.ops.compose_sql(sql, bound)
+        if converters is None:
+            rows = compiler.results_iter(results=[rows])
+        elif converters:
+            rows = compiler.apply_converters(rows, converters)
         out = []
-        for row in compiler.results_iter(results=[rows]):
+        for row in rows:
             obj = model.from_db(alias, init_list, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)
             out.append(obj)
         return out
+
+
+class PreparedSQL:
+    """``PreparedSQL(Model, build)`` then ``query(*params)`` -> rows as tuples: a fixed statement (``build()``
+    returns its text, built on first use so it can read model metadata) prepared once per connection, for hot
+    reads that need a few columns rather than model instances. ``Model`` picks the database, as for a read of
+    that model."""
+
+    def __init__(self, model: type, build: Callable[[], str]):
+        self.model = model
+        self._build = build
+        self._sql: str | None = None
+
+    def __call__(self, *params: Any) -> list[tuple]:
+        if self._sql is None:
+            self._sql = self._build()
+        alias = router.db_for_read(self.model) or "default"
+        conn = connections[alias]
+        with _cursor(conn) as cursor:
+            cursor.execute(self._sql, params)
+            rows = cursor.fetchall()
+        if conn.queries_logged and conn.queries_log and conn.queries_log[-1].get("sql") is None:
+            conn.queries_log[-1]["sql"] = conn.ops.compose_sql(self._sql, params)
+        return rows

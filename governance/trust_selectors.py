@@ -1,10 +1,10 @@
-"""Reads of the trust store as a hierarchy: the whole tree of keys for the trust page."""
+"""Reads of the trust store as a hierarchy (the whole tree of keys for the trust page), and its stamp for joins."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from governance.models import SigningKey
+from governance.models import SigningKey, TrustState
 
 
 @dataclass
@@ -30,3 +30,11 @@ def signing_key_tree() -> list[KeyNode]:
     # A parent loop (which no service creates) would hide its keys: show them at the top instead.
     roots += [KeyNode(key=k) for k in keys if k.id not in seen]
     return roots
+
+
+def trust_stamp_join(alias: str) -> tuple[str, str]:
+    """``(columns, join)`` SQL fragments that add the trust stamp (TrustState version and change time, the
+    ``TrustSnapshot.stamp`` of governance.selectors) to another read, so a hot path needs no query of its own
+    for it. NULLs when the row does not exist yet (stamp ``(0, None)``)."""
+    return (f"{alias}.version, {alias}.changed_at",
+            f"LEFT JOIN {TrustState._meta.db_table} {alias} ON {alias}.id = 1")

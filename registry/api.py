@@ -13,7 +13,7 @@ from core.log_schemas import ReceiptOut
 from core.schemas import errors
 from core.transparency import log_receipt, log_receipt_for
 from governance.auth import ApiKeyAuth
-from registry import records, selectors, services
+from registry import records, response_cache, selectors, services
 from registry.lifecycle_api import deprecation_headers
 from registry.lifecycle_selectors import deprecation_view, deprecations_for, version_deprecation_view
 from registry.schemas import (
@@ -92,6 +92,8 @@ def get_by_hash(request: HttpRequest, content_hash: str):
     if not CONTENT_HASH_RE.match(content_hash):
         raise DomainError(f"{content_hash[:80]!r} is not a content hash", code="invalid_content_hash", status=422,
                           suggestion="Use sha256: followed by 64 lowercase hex digits.")
+    if response_cache.enabled():
+        return response_cache.record_by_hash_response(content_hash=content_hash)
     found = selectors.version_get_by_hash(content_hash=content_hash)
     if not found:
         raise NotFound(f"no record has content hash {content_hash}", code="hash_not_found",
@@ -128,6 +130,8 @@ def get_action(request: HttpRequest, name: str, response: HttpResponse):
                 "result against the trust store as it is now.",
 )
 def get_version(request: HttpRequest, name: str, version: str):
+    if response_cache.enabled():  # the same bytes, rendered once per state of what they show
+        return response_cache.record_response(name=name, version=version)
     row = selectors.version_get(name=name, version=version)
     return deprecation_headers(_json(records.version_record_bytes(row)), row)
 
@@ -140,6 +144,8 @@ def get_version(request: HttpRequest, name: str, version: str):
                 "`key_status: rotated`. For agents that already hold the schema.",
 )
 def verify_version(request: HttpRequest, name: str, version: str, response: HttpResponse):
+    if response_cache.enabled():
+        return response_cache.verify_response(name=name, version=version)
     row = selectors.version_get(name=name, version=version)
     deprecation_headers(response, row)
     return {"name": row.action.name, "version": row.version, "content_hash": row.blob_id,

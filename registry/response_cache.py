@@ -1,0 +1,167 @@
+"""Per-process cache of the fetch, by-hash and verify answers, reused only while what they show is unchanged.
+
+A record's bytes never change, but its answer also shows things that do: the verification against the trust
+store (revocations, rotations, delegations), the deprecation annotation and its headers, the ``latest`` marker
+and the mirror origin. Every request reads all of them in one small prepared query
+(``record_state.version_state``) and reuses a rendered answer only when they equal what it was rendered from, so
+a change committed by any process shows on the very next request to every worker; there is no TTL.
+
+On a miss the answer is stored under the state of the rows it was rendered from, not under the state the probe
+read: a deprecation lifted between the probe and the render, then restored, would otherwise leave new bytes
+under an old state that comes back. The one input read after its stamp is the trust snapshot
+(``trust_snapshot`` reads TrustState, then the keys), so an answer is never older than the stamp it is stored
+under, and stamps only move forward.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpResponse
+from ninja.responses import NinjaJSONEncoder
+
+from core.exceptions import NotFound
+from core.metrics import verification_observed
+from governance.selectors import trust_snapshot
+from registry import record_state, records, selectors
+from registry.lifecycle_api import deprecation_headers
+from registry.lifecycle_selectors import deprecation_of, deprecation_view
+from registry.models import ActionVersion
+from registry.schemas import VerifyOut
+
+RECORD_CONTENT_TYPE = "application/json"
+# What django-ninja's JSON renderer sends for an operation that returns data (the verify answer was one).
+NINJA_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A rendered 200 answer: body, content type, the headers beside it, and the verification (for metrics)."""
+
+    body: bytes
+    content_type: str
+    headers: tuple[tuple[str, str], ...]
+    verification: dict
+
+    def response(self) -> HttpResponse:
+        response = HttpResponse(self.body, content_type=self.content_type)
+        for name, value in self.headers:
+            response[name] = value
+        return response
+
+
+class AnswerCache:
+    """LRU of answers bounded by body bytes, keyed by what the request names (``("record", name, version)``,
+    ``("hash", content_hash)``, ``("verify", name, version)``); one lock (sync workers never contend for it)."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[tuple, tuple[record_state.VersionState, Answer]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> tuple[record_state.VersionState, Answer] | None:
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is not None:
+                self._items.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, state: record_state.VersionState, answer: Answer, *, limit: int) -> None:
+        size = len(answer.body)
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[1].body)
+            if size > limit // 16:  # a few huge records must not push out thousands of ordinary ones
+                return
+            self._items[key] = (state, answer)
+            self._bytes += size
+            while self._bytes > limit and self._items:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= len(dropped.body)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+answers = AnswerCache()
+
+
+def enabled() -> bool:
+    """ACTION_REGISTRY_RESPONSE_CACHE_BYTES > 0; at 0 the API renders every answer as it did before the cache."""
+    return getattr(settings, "ACTION_REGISTRY_RESPONSE_CACHE_BYTES", 0) > 0
+
+
+def _answer(key: tuple, probe: Callable[[], record_state.VersionState | None],
+            render: Callable[[], tuple[record_state.VersionState, Answer]]) -> HttpResponse:
+    entry = answers.get(key)
+    # Nothing kept for this request yet: render straight away (the probe would only add a query).
+    if entry is not None and probe() == entry[0]:
+        verification_observed(entry[1].verification)  # the metrics count every verification served
+        return entry[1].response()
+    # No such version (the render raises the 404 or 422), not seen yet, or something it shows changed.
+    state, answer = render()
+    answers.put(key, state, answer, limit=settings.ACTION_REGISTRY_RESPONSE_CACHE_BYTES)
+    return answer.response()
+
+
+def _state(row: ActionVersion, stamp: tuple) -> record_state.VersionState:
+    return record_state.version_state_of(row, deprecation=deprecation_of(version=row),
+                                      origin=getattr(row, "mirror_origin", None), trust_stamp=stamp)
+
+
+def _render_record(row: ActionVersion) -> tuple[record_state.VersionState, Answer]:
+    snapshot = trust_snapshot()
+    body, verification = records.version_record_rendered(row, snapshot=snapshot)
+    headers = deprecation_headers(HttpResponse(), row)
+    answer = Answer(body=body, content_type=RECORD_CONTENT_TYPE, verification=verification,
+                    headers=tuple((k, v) for k, v in headers.items() if k != "Content-Type"))
+    return _state(row, snapshot.stamp), answer
+
+
+def _render_verify(row: ActionVersion) -> tuple[record_state.VersionState, Answer]:
+    snapshot = trust_snapshot()
+    verification = records.version_verification(row, snapshot=snapshot)
+    data = {"name": row.action.name, "version": row.version, "content_hash": row.blob_id, **verification,
+            **deprecation_view(deprecation_of(version=row))}
+    # Validated and rendered the way django-ninja renders an operation's data (tests compare the bytes).
+    body = json.dumps(VerifyOut.model_validate(data).model_dump(), cls=NinjaJSONEncoder).encode("utf-8")
+    headers = deprecation_headers(HttpResponse(), row)
+    answer = Answer(body=body, content_type=NINJA_CONTENT_TYPE, verification=verification,
+                    headers=tuple((k, v) for k, v in headers.items() if k != "Content-Type"))
+    return _state(row, snapshot.stamp), answer
+
+
+def record_response(*, name: str, version: str) -> HttpResponse:
+    """``GET /v1/actions/{name}/versions/{version}``: the full verified record."""
+    return _answer(("record", name, version), lambda: record_state.version_state(name=name, version=version),
+                   lambda: _render_record(selectors.version_get(name=name, version=version)))
+
+
+def record_by_hash_response(*, content_hash: str) -> HttpResponse:
+    """``GET /v1/actions/by-hash/{content_hash}``: the first record published with these bytes."""
+    def render():
+        found = selectors.version_get_by_hash(content_hash=content_hash)
+        if not found:
+            raise NotFound(f"no record has content hash {content_hash}", code="hash_not_found",
+                                     suggestion="Search by name with GET /v1/actions?q=...")
+        return _render_record(found[0])
+
+    return _answer(("hash", content_hash), lambda: record_state.version_state_by_hash(content_hash=content_hash),
+                   render)
+
+
+def verify_response(*, name: str, version: str) -> HttpResponse:
+    """``GET /v1/actions/{name}/versions/{version}/verify``."""
+    return _answer(("verify", name, version), lambda: record_state.version_state(name=name, version=version),
+                   lambda: _render_verify(selectors.version_get(name=name, version=version)))
