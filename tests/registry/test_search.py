@@ -66,3 +66,46 @@ def test_limits_are_validated(api):
     assert resp.status_code == 422
     assert resp.json()["error"]["code"] == "invalid_request"
     assert api.get("/v1/actions", offset=-1).status_code == 422
+
+
+def bulk_actions(trusted_signer, api, names_and_descriptions):
+    """Many searchable actions in one INSERT (each points at one published version): publishing hundreds of
+    documents one by one would take the test seconds, and search reads only the action rows."""
+    from registry.models import Action
+
+    publish_many(api, trusted_signer, [make_doc("seed.action", description="seed")])
+    seed = Action.objects.get(name="seed.action")
+    Action.objects.bulk_create([Action(name=name, namespace=name.split(".")[0], description=description,
+                                       kid=seed.kid, latest_version_id=seed.latest_version_id)
+                                for name, description in names_and_descriptions])
+
+
+def test_common_and_stopword_queries_rank_a_bounded_set(api, trusted_signer, django_assert_max_num_queries):
+    from registry.search import SEARCH_CANDIDATES
+
+    # 450 descriptions share "the" (an English stopword) and "data"; ten names contain "data"; one is "data.get".
+    rows = [(f"bulk.item{i:03d}", f"Fetch the data of item {i} from the store.") for i in range(440)]
+    rows += [(f"bulk.data_export{i}", "Export the records of a table.") for i in range(9)]
+    rows += [("data.get", "Read the records of a table.")]
+    bulk_actions(trusted_signer, api, rows)
+    bound = 2 * SEARCH_CANDIDATES + 1  # full-text candidates + partial-name candidates + the exact name
+    with django_assert_max_num_queries(2):
+        page = api.get("/v1/actions", q="data", limit=20).json()
+    assert len(page["items"]) == 20 and page["total"] <= bound < 450
+    got = [i["name"] for i in page["items"]]
+    # Names that contain the word first (each also matches through its name's words), then descriptions.
+    assert set(got[:10]) == {"data.get"} | {f"bulk.data_export{i}" for i in range(9)}
+    assert all(name.startswith("bulk.item") for name in got[10:])
+    assert names(api.get("/v1/actions", q="data.get"))[0] == "data.get"
+    # A stopword alone ("the" is no English lexeme, but the "simple" configuration keeps it) still finds rows.
+    with django_assert_max_num_queries(2):
+        page = api.get("/v1/actions", q="the", limit=20).json()
+    assert len(page["items"]) == 20 and 20 <= page["total"] <= bound
+    # Only punctuation or only short garbage: nothing, quickly.
+    assert api.get("/v1/actions", q="!!!").json()["total"] == 0
+    assert api.get("/v1/actions", q="qz").json()["total"] == 0
+    # Pages of a common word neither repeat nor skip a candidate.
+    seen = []
+    for offset in range(0, page["total"], 100):
+        seen += names(api.get("/v1/actions", q="the", offset=offset, limit=100))
+    assert len(seen) == page["total"] == len(set(seen))
