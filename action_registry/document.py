@@ -117,6 +117,9 @@ def validate_document(doc: Any) -> dict:
         raise DocumentError("description must be a string", code="invalid_document")
     if len(doc["description"]) > DESCRIPTION_MAX:
         raise DocumentError(f"description is over {DESCRIPTION_MAX} characters", code="invalid_document")
+    if "\x00" in doc["description"]:  # PostgreSQL text cannot hold it: refuse here, not as a 500 at INSERT
+        raise DocumentError("description contains U+0000 (NUL)", code="invalid_document",
+                            suggestion="Remove the NUL character from the description.")
     _check_schema("input_schema", doc["input_schema"])
     _check_schema("output_schema", doc["output_schema"])
     if "metadata" in doc and not isinstance(doc["metadata"], dict):

@@ -6,7 +6,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
@@ -113,6 +113,18 @@ def database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
                               "Retry the same request after a short delay (see Retry-After).")
     response["Retry-After"] = "1"
     return response
+
+
+@api.exception_handler(DataError)
+def unstorable_value(request: HttpRequest, exc: DataError) -> HttpResponse:
+    """A value PostgreSQL cannot take (a NUL character in text, an integer beyond bigint) reached a query:
+    the statement failed and changed nothing, so it is the caller's bad input, not a 500. Found by the
+    stateful fuzzer (tests/api/test_stateful.py); regressions in tests/api/test_openapi_fuzz_findings.py."""
+    cause = "a NUL character" if "NUL" in str(exc) else "a value out of range or of the wrong form"
+    return error_response(422, "invalid_request", f"a parameter or field holds a value the registry cannot "
+                          f"store or look up ({cause})",
+                          "Check the operation's parameters in GET /v1/openapi.json; text may not contain NUL "
+                          "and integers must fit in 64 bits.")
 
 
 api.add_router("", "registry.api.router")
