@@ -56,17 +56,76 @@ def test_same_version_from_many_processes(live):
 
 
 def test_many_versions_concurrently_keep_latest_right(live):
-    base, signer, token = live
-    versions = [f"1.{i}.0" for i in range(16)]
+    """Racing publishes: versions of one action (serialised on its row) and new actions (only on the log lock,
+    which the publish takes inside its store statement, reading the log head in the next one). Latest is
+    right, leaves are consecutive and in the events' order, and every receipt verifies."""
+    from action_registry.checkpoint import NoteVerifier
+    from action_registry.logclient import receipt_verify
+    from core.models import Event, LogLeaf
 
-    def publish(v):
+    base, signer, token = live
+    docs = [make_doc(version=f"1.{i}.0") for i in range(16)] + [make_doc(name=f"race.a{i}") for i in range(8)]
+
+    def publish(doc):
         with httpx.Client(base_url=base, timeout=30) as http:
-            return http.post("/v1/actions", json=signer.sign(make_doc(version=v)),
-                             headers={"Authorization": f"Bearer {token}"}).status_code
+            resp = http.post("/v1/actions", json=signer.sign(doc), headers={"Authorization": f"Bearer {token}"})
+            return resp.status_code, resp.json()
 
     with ThreadPoolExecutor(8) as pool:
-        assert set(pool.map(publish, versions)) == {201}
+        results = list(pool.map(publish, docs))
+    assert {status for status, _ in results} == {201}, results
     with httpx.Client(base_url=base) as http:
         detail = http.get("/v1/actions/ssh.exec").json()
+        verifier = NoteVerifier.from_vkey(http.get("/v1/log/key").json()["verifier_key"])
     assert detail["latest_version"] == "1.15.0"
     assert len(detail["versions"]) == 16
+    indexes = sorted(body["receipt"]["leaf_index"] for _, body in results)
+    assert indexes == list(range(indexes[0], indexes[0] + len(docs)))
+    for _, body in results:
+        inclusion = receipt_verify(body["receipt"], verifier=verifier,
+                                   expect={"name": body["name"], "version": body["version"]})
+        assert inclusion.leaf_index == body["receipt"]["leaf_index"]
+    connection.close()
+    leaves = list(LogLeaf.objects.filter(kind="action.published").order_by("index").values_list("subject", flat=True))
+    events = list(Event.objects.filter(kind="action.published").order_by("id").values_list("subject", flat=True))
+    assert leaves == events and len(leaves) == len(docs)
+
+
+def test_racing_publishes_in_process_append_consecutive_leaves(transactional_db):
+    """Many threads through the publish service at once (more overlap than a two-worker server gives): without
+    the log lock its store statement takes, two would read the same log head."""
+    from action_registry import crypto
+    from action_registry.document import parse_envelope
+    from core.models import Event, LogLeaf
+    from core.transparency import log_receipt
+    from registry.services import action_version_publish
+
+    signer = Signer(kid="race-root", private_key=crypto.generate_private_key())
+    signing_key_add(kid=signer.kid, alg=signer.alg, public_key=signer.public_b64, actor="test")
+    envelopes = [[parse_envelope(signer.sign(make_doc(name=f"race.w{w}", version=f"1.{i}.0"))) for i in range(6)]
+                 for w in range(6)]
+    barrier, errors, receipts = threading.Barrier(len(envelopes)), [], []
+
+    def worker(mine):
+        try:
+            barrier.wait()
+            for envelope in mine:
+                result = action_version_publish(envelope=envelope, api_key=None)
+                receipts.append(log_receipt(result.log_leaf))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(mine,)) for mine in envelopes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    leaves = list(LogLeaf.objects.filter(kind="action.published").order_by("index"))
+    first = leaves[0].index
+    assert [leaf.index for leaf in leaves] == list(range(first, first + 36))
+    assert [leaf.subject for leaf in leaves] == list(
+        Event.objects.filter(kind="action.published").order_by("id").values_list("subject", flat=True))
+    assert sorted(r["leaf_index"] for r in receipts) == [leaf.index for leaf in leaves]
