@@ -228,11 +228,20 @@ def delegation_submit(*, envelope: dict, actor: str, user=None, api_key: ApiKey 
     parent = _parent_of(cert)
     _certificate_checks(cert, parent=parent, now=timezone.now())
     key = _new_key_from_certificate(cert, parent=parent, status=KeyStatus.PENDING, created_by=actor,
-                                    submitted_by_user=user, submitted_by_api_key=api_key)
+                                    submitted_by_user=_person_behind(user, api_key), submitted_by_api_key=api_key)
     audit_record(action="key.delegation_submitted", actor=actor, user=user, target=f"{key.kid}/{key.alg}",
                  data={"parent": parent.kid, "scopes": key.scopes, "not_after": cert.document["not_after"]})
     trust_state_bump()
     return key
+
+
+def _person_behind(user, api_key: ApiKey | None):
+    """Who submits a request: the logged-in user, else the owner of the API key *now*. Frozen on the request,
+    because an API key's owner can be changed later in the admin (reassigning it let a reviewer approve their
+    own request: tests/security/test_admin_privilege_escalation.py)."""
+    if user is not None or api_key is None or api_key.owner_id is None:
+        return user
+    return api_key.owner
 
 
 def _two_person_rule(key_or_claim, reviewer) -> None:
@@ -389,8 +398,8 @@ def namespace_claim(*, prefix: str, owner_kids: list[str], actor: str, user=None
             raise Unprocessable(f"owner key {key.kid} has no scope over {prefix}", code="scope_violation")
     if existing is not None:
         existing.delete()  # a rejected claim is history in the audit log; the prefix is free again
-    claim = Namespace.objects.create(prefix=prefix, description=description, claimed_by_user=user,
-                                     claimed_by_api_key=api_key)
+    claim = Namespace.objects.create(prefix=prefix, description=description,
+                                     claimed_by_user=_person_behind(user, api_key), claimed_by_api_key=api_key)
     claim.owners.set(owners)
     audit_record(action="namespace.claimed", actor=actor, user=user, target=prefix,
                  data={"owners": [k.kid for k in owners]})

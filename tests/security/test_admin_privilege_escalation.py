@@ -86,6 +86,23 @@ def test_a_reviewer_cannot_approve_their_own_request(client, make_signer, db):
     assert SigningKey.objects.get(pk=key.pk).status == "active"
 
 
+def test_reassigning_the_submitting_api_key_does_not_lift_the_two_person_rule(client, make_signer, db):
+    """Someone in both groups submits with their own API key, gives the key to someone else in the admin
+    (the governance team may), then reviews: still their own request (it was approved before the fix)."""
+    vic = user_in("security reviewers", "vic")
+    vic.groups.add(Group.objects.get(name="governance team"))
+    key = _pending(client, make_signer, owner=vic)
+    api_key = ApiKey.objects.get(name="submitter")
+
+    client.force_login(vic)
+    assert client.post(f"/admin/governance/apikey/{api_key.pk}/change/",
+                       {"owner": user_in("read-only auditors", "otto").pk}).status_code == 302
+    assert ApiKey.objects.get(pk=api_key.pk).owner.username == "otto"
+    page = client.post(REVIEW.format(key.pk), {"decision": "approve", "reason": "not mine any more"}, follow=True)
+    assert b"two_person_rule" in page.content
+    assert SigningKey.objects.get(pk=key.pk).status == "pending"
+
+
 def test_a_read_only_auditor_cannot_change_a_key(client, make_signer, db):
     key = _pending(client, make_signer)
     root = SigningKey.objects.get(kid="root-1")
