@@ -327,11 +327,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            ApiKey.objects.filter(pk=obj.pk).update(owner=obj.owner)
+            services.api_key_owner_set(api_key=obj, owner=obj.owner, actor=_actor(request), user=request.user)
             return
         issued = services.api_key_create(name=obj.name, namespaces=list(obj.namespaces or []), actor=_actor(request))
         if obj.owner_id:
-            ApiKey.objects.filter(pk=issued.api_key.pk).update(owner=obj.owner)
+            services.api_key_owner_set(api_key=issued.api_key, owner=obj.owner, actor=_actor(request),
+                                       user=request.user)
         obj.pk = issued.api_key.pk
         self.message_user(request, format_html(
             "API key <code>{}</code> — copy it now: the registry keeps only its digest.", issued.token),

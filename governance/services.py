@@ -154,6 +154,20 @@ def api_key_revoke(*, name: str, actor: str, reason: str = "") -> ApiKey:
     return key
 
 
+@transaction.atomic
+def api_key_owner_set(*, api_key: ApiKey, owner, actor: str, user=None) -> ApiKey:
+    """Give an API key to a person (or to nobody), audited: the owner is who its requests speak for."""
+    key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    before = key.owner.get_username() if key.owner_id else None
+    after = owner.get_username() if owner is not None else None
+    if before != after:
+        key.owner = owner
+        key.save(update_fields=["owner"])
+        audit_record(action="api_key.owner_changed", actor=actor, user=user, target=key.name,
+                     data={"from": before, "to": after})
+    return key
+
+
 def api_key_touch(*, key: ApiKey) -> None:
     """Record use at most once a minute: a write per request would cost more than the request."""
     now = timezone.now()

@@ -98,6 +98,8 @@ def test_reassigning_the_submitting_api_key_does_not_lift_the_two_person_rule(cl
     assert client.post(f"/admin/governance/apikey/{api_key.pk}/change/",
                        {"owner": user_in("read-only auditors", "otto").pk}).status_code == 302
     assert ApiKey.objects.get(pk=api_key.pk).owner.username == "otto"
+    change = AuditEntry.objects.get(action="api_key.owner_changed", target="submitter")
+    assert (change.actor, change.data) == ("user:vic", {"from": "vic", "to": "otto"})
     page = client.post(REVIEW.format(key.pk), {"decision": "approve", "reason": "not mine any more"}, follow=True)
     assert b"two_person_rule" in page.content
     assert SigningKey.objects.get(pk=key.pk).status == "pending"
