@@ -27,6 +27,7 @@ from registry.models import Action
 # Measured: bench/RESULTS.md, "Search latency (session 2)".
 SEARCH_CANDIDATES = 200
 _PROBE_HITS = 24
+_SCOPE_ROWS = 5000  # a kid or namespace filter with at most this many rows is searched row by row
 _NAME_PART_RE = re.compile(r"[a-z0-9_.-]{3,}")  # a stretch of a name (action_registry.document.NAME_RE)
 
 
@@ -66,16 +67,36 @@ _COLUMNS = ("name", "namespace", "latest_version", "description", "kid", "update
 
 
 def _search_sql(*, kid: bool, namespace: bool) -> str:
-    """One statement per filter combination, prepared once per connection. Every value arrives through the
-    `query` row, so the plan never depends on the words searched: a generic plan is the right one."""
+    """The search statement for one filter combination, prepared once per connection. Every value arrives through
+    the `query` row, so the plan never depends on the values: a generic plan is the right one."""
     where = ["a.latest_version_id IS NOT NULL"]
     if kid:
         where.append("a.kid = query.kid")
     if namespace:
-        where.append("(a.name = query.ns OR a.name LIKE query.ns_like)")
+        # The byte-wise range reads the namespace from the name's pattern index; the test (in a form no index
+        # answers: the trigram index would read every name with the namespace's trigrams) keeps its exact rows.
+        where.append("a.name ~>=~ query.ns AND a.name ~<~ query.ns_end"
+                     " AND (a.name = query.ns OR a.name LIKE query.ns_like) IS TRUE")
     where_sql = " AND ".join(where)
+    filtered = kid or namespace
+    # A filter that leaves few rows (a namespace, a small publisher's key): its rows are all read and tested, no
+    # sample, no index of words. A larger one: the general way, with the filter tested on each row.
+    scope = f"""
+        , scope AS MATERIALIZED (
+            SELECT a.id FROM registry_action a, query WHERE {where_sql} LIMIT {_SCOPE_ROWS + 1}
+        ), scope_words AS (
+            SELECT a.id FROM scope s JOIN registry_action a ON a.id = s.id, query
+             WHERE (SELECT count(*) FROM scope) <= {_SCOPE_ROWS} AND (a.search_vector @@ query.tsq) IS TRUE
+             LIMIT {SEARCH_CANDIDATES}
+        ), scope_names AS (
+            SELECT a.id FROM scope s JOIN registry_action a ON a.id = s.id, query
+             WHERE (SELECT count(*) FROM scope) <= {_SCOPE_ROWS} AND query.pattern IS NOT NULL
+               AND strpos(a.name, query.q) > 0
+             LIMIT {SEARCH_CANDIDATES}
+        )""" if filtered else ""  # noqa: S608 (fixed fragments and integer constants)
+    general = f"(SELECT count(*) FROM scope) > {_SCOPE_ROWS}" if filtered else "TRUE"  # noqa: S608
 
-    def branch(name: str, row_match: str, index_match: str, enabled: str = "TRUE") -> str:
+    def branch(name: str, row_match: str, index_match: str, enabled: str) -> str:
         # `(...) IS TRUE` is the same test in a form no index answers: the probe and the scan read the sampled
         # blocks, never the index. SYSTEM sampling with a fixed seed picks the same blocks on every call for a
         # given table size estimate (pg_class.reltuples); the probe's blocks are among the scan's.
@@ -100,20 +121,24 @@ def _search_sql(*, kid: bool, namespace: bool) -> str:
     return f"""
         WITH query AS MATERIALIZED (
             SELECT websearch_to_tsquery('english', q) || websearch_to_tsquery('simple', q) AS tsq, q, pattern,
-                   kid, ns, ns_like,
+                   kid, ns, ns_end, ns_like,
                    least(100, 100.0 * {_PROBE_HITS} / (share * n)) AS probe_pct,
                    least(100, 100.0 * 1.5 * {SEARCH_CANDIDATES} / (share * n)) AS scan_pct
-              FROM (VALUES (%s::text, %s::text, %s::text, %s::text, %s::text)) AS v(q, pattern, kid, ns, ns_like),
+              FROM (VALUES (%(q)s::text, %(pattern)s::text, %(kid)s::text, %(ns)s::text, %(ns_end)s::text,
+                            %(ns_like)s::text)) AS v(q, pattern, kid, ns, ns_end, ns_like),
                    (SELECT greatest(reltuples, 1)::float8 AS n
                       FROM pg_class WHERE oid = 'registry_action'::regclass) AS size,
                    LATERAL (SELECT least(0.25, sqrt({SEARCH_CANDIDATES} / n)) AS share) AS crossover
         )
-        {branch("words", "a.search_vector @@ query.tsq", "a.search_vector @@ query.tsq")}
-        {branch("names", "strpos(a.name, query.q) > 0", "a.name LIKE query.pattern", "pattern IS NOT NULL")}
+        {scope}
+        {branch("words", "a.search_vector @@ query.tsq", "a.search_vector @@ query.tsq", general)}
+        {branch("names", "strpos(a.name, query.q) > 0", "a.name LIKE query.pattern",
+                f"pattern IS NOT NULL AND {general}")}
         , candidates AS (
             SELECT a.id FROM registry_action a, query WHERE {where_sql} AND a.name = query.q
             UNION SELECT id FROM words_scan UNION SELECT id FROM words_index
             UNION SELECT id FROM names_scan UNION SELECT id FROM names_index
+            {"UNION SELECT id FROM scope_words UNION SELECT id FROM scope_names" if filtered else ""}
         ), ranked AS (
             SELECT a.id, a.name, (ts_rank_cd(a.search_vector, query.tsq)
                                   + CASE WHEN a.name = query.q THEN 10 ELSE 0 END
@@ -121,7 +146,7 @@ def _search_sql(*, kid: bool, namespace: bool) -> str:
                    count(*) OVER () AS total
               FROM candidates c JOIN registry_action a ON a.id = c.id, query
              ORDER BY rank DESC, a.name ASC
-            OFFSET %s LIMIT %s
+            OFFSET %(offset)s LIMIT %(limit)s
         )
         -- The page's columns and latest version number only for the page, not for every candidate.
         SELECT a.name, a.namespace, v.version AS latest_version, a.description, a.kid, a.updated_at, r.rank, r.total
@@ -131,7 +156,17 @@ def _search_sql(*, kid: bool, namespace: bool) -> str:
     """  # noqa: S608 (fixed fragments and integer constants only; every value is a bound parameter)
 
 
-_STATEMENTS = {(k, n): PreparedSQL(Action, lambda k=k, n=n: _search_sql(kid=k, namespace=n))
+_PARAMS = ("q", "pattern", "kid", "ns", "ns_end", "ns_like", "offset", "limit")
+
+
+def _positional(sql: str) -> str:
+    """`%(name)s` -> `%s` (PreparedSQL binds by position): each placeholder appears once, in _PARAMS order."""
+    if tuple(re.findall(r"%\((\w+)\)s", sql)) != _PARAMS:
+        raise ValueError(f"the search statement's placeholders are not {_PARAMS}")
+    return re.sub(r"%\(\w+\)s", "%s", sql)
+
+
+_STATEMENTS = {(k, n): PreparedSQL(Action, lambda k=k, n=n: _positional(_search_sql(kid=k, namespace=n)))
                for k in (False, True) for n in (False, True)}
 
 
@@ -142,14 +177,16 @@ def _search_postgres(*, q: str, kid: str | None, namespace: str | None, offset: 
     # with LIKE and strpos, which cost a fraction of ILIKE per row.
     lowered = q.lower()
     ns = namespace.rstrip(".") if namespace else None
-    statement = _STATEMENTS[(bool(kid), ns is not None)]
     # Partial names only for what can be part of a name, and of three characters or more: a trigram index cannot
     # narrow a shorter pattern (it would read every entry), and one with a space or punctuation matches no name
     # but would still read the posting lists of all its trigrams. Words still match whole name tokens (`ls` in
     # `gorilla_file_system.ls`) through the full-text branch.
     pattern = "%" + _like_escape(lowered) + "%" if _NAME_PART_RE.fullmatch(lowered) else None
-    rows = statement(lowered, pattern, kid or None, ns,
-                     _like_escape(ns) + ".%" if ns is not None else None, offset, limit)
+    params = {"q": lowered, "pattern": pattern, "kid": kid or None, "ns": ns,
+              # Names are ASCII: "ns/" is the first string after every "ns." one, byte-wise.
+              "ns_end": ns + "/" if ns is not None else None,
+              "ns_like": _like_escape(ns) + ".%" if ns is not None else None, "offset": offset, "limit": limit}
+    rows = _STATEMENTS[(bool(kid), ns is not None)](*(params[name] for name in _PARAMS))
     if rows:
         total = rows[0][-1]
     elif offset:

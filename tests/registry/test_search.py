@@ -97,6 +97,9 @@ def test_common_and_stopword_queries_rank_a_bounded_set(api, trusted_signer, dja
     assert set(got[:10]) == {"data.get"} | {f"bulk.data_export{i}" for i in range(9)}
     assert all(name.startswith("bulk.item") for name in got[10:])
     assert names(api.get("/v1/actions", q="data.get"))[0] == "data.get"
+    # Within a namespace (its rows read through the name index), the same order.
+    got = names(api.get("/v1/actions", q="data", namespace="bulk", limit=12))
+    assert set(got[:9]) == {f"bulk.data_export{i}" for i in range(9)} and got[9].startswith("bulk.item")
     # A stopword alone ("the" is no English lexeme, but the "simple" configuration keeps it) still finds rows.
     with django_assert_max_num_queries(2):
         page = api.get("/v1/actions", q="the", limit=20).json()
