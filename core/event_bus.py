@@ -181,14 +181,14 @@ class EventHub:
                 raise
             except Exception as exc:  # noqa: BLE001 (any Redis or socket failure: start over)
                 logger.warning("event bus: subscription lost (%s); retrying in %.1fs", exc, delay)
-                broken = True
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 with contextlib.suppress(Exception):
                     await client.aclose()
+            broken = True  # _receive returns only by raising
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     async def _receive(self, pubsub) -> None:
         ping_due = False  # a PING went out and nothing has come back since
