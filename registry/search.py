@@ -67,8 +67,10 @@ _COLUMNS = ("name", "namespace", "latest_version", "description", "kid", "update
 
 
 def _search_sql(*, kid: bool, namespace: bool) -> str:
-    """The search statement for one filter combination, prepared once per connection. Every value arrives through
-    the `query` row, so the plan never depends on the values: a generic plan is the right one."""
+    """The search statement for one filter combination, prepared once per connection. Every value, the page's
+    offset and limit too, arrives through the `query` row: the plan never depends on the values, so PostgreSQL
+    settles on the generic plan (a page bound as a parameter made each custom plan look cheaper, and the
+    statement was planned anew on every call: ~1 ms)."""
     where = ["a.latest_version_id IS NOT NULL"]
     if kid:
         where.append("a.kid = query.kid")
@@ -121,11 +123,12 @@ def _search_sql(*, kid: bool, namespace: bool) -> str:
     return f"""
         WITH query AS MATERIALIZED (
             SELECT websearch_to_tsquery('english', q) || websearch_to_tsquery('simple', q) AS tsq, q, pattern,
-                   kid, ns, ns_end, ns_like,
+                   kid, ns, ns_end, ns_like, page_offset, page_limit,
                    least(100, 100.0 * {_PROBE_HITS} / (share * n)) AS probe_pct,
                    least(100, 100.0 * 1.5 * {SEARCH_CANDIDATES} / (share * n)) AS scan_pct
               FROM (VALUES (%(q)s::text, %(pattern)s::text, %(kid)s::text, %(ns)s::text, %(ns_end)s::text,
-                            %(ns_like)s::text)) AS v(q, pattern, kid, ns, ns_end, ns_like),
+                            %(ns_like)s::text, %(offset)s::bigint, %(limit)s::bigint))
+                   AS v(q, pattern, kid, ns, ns_end, ns_like, page_offset, page_limit),
                    (SELECT greatest(reltuples, 1)::float8 AS n
                       FROM pg_class WHERE oid = 'registry_action'::regclass) AS size,
                    LATERAL (SELECT least(0.25, sqrt({SEARCH_CANDIDATES} / n)) AS share) AS crossover
@@ -146,7 +149,7 @@ def _search_sql(*, kid: bool, namespace: bool) -> str:
                    count(*) OVER () AS total
               FROM candidates c JOIN registry_action a ON a.id = c.id, query
              ORDER BY rank DESC, a.name ASC
-            OFFSET %(offset)s LIMIT %(limit)s
+            OFFSET (SELECT page_offset FROM query) LIMIT (SELECT page_limit FROM query)
         )
         -- The page's columns and latest version number only for the page, not for every candidate.
         SELECT a.name, a.namespace, v.version AS latest_version, a.description, a.kid, a.updated_at, r.rank, r.total
