@@ -75,7 +75,7 @@ class AnomalyAdmin(admin.ModelAdmin):
     def evidence_view(self, obj):
         return _pretty(obj.evidence)
 
-    @admin.action(description="Acknowledge the selected anomalies")
+    @admin.action(description="Acknowledge the selected anomalies", permissions=["change"])
     def acknowledge(self, request, queryset):
         for anomaly in queryset:
             anomaly_acknowledge(anomaly=anomaly, actor=f"user:{request.user.get_username()}",
@@ -111,7 +111,7 @@ class ReportScheduleAdmin(admin.ModelAdmin):
                                      actor=f"user:{request.user.get_username()}", schedule=obj if change else None)
         obj.pk = saved.pk
 
-    @admin.action(description="Generate a report now")
+    @admin.action(description="Generate a report now", permissions=["change"])
     def generate_now(self, request, queryset):
         for schedule in queryset:
             report_generate(namespace=schedule.namespace, period=schedule.period, schedule=schedule)

@@ -21,7 +21,7 @@ class UpstreamAdmin(admin.ModelAdmin):
         except RegistryError as exc:
             self.message_user(request, f"not saved: {exc.code}: {exc.message}", messages.ERROR)
 
-    @admin.action(description="Mirror the selected upstreams now (in the background)")
+    @admin.action(description="Mirror the selected upstreams now (in the background)", permissions=["change"])
     def sync_now(self, request, queryset):
         from federation.tasks import mirror_sync_task
 
