@@ -84,11 +84,13 @@ def _env(database_url: str, redis_url: str, url: str) -> dict:
 class Daphne:
     """One daphne process (production settings) on a free loopback port."""
 
-    def __init__(self, database_url: str, redis_url: str, log_path: Path):
+    def __init__(self, database_url: str, redis_url: str, log_path: Path, profile: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "ab")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
+        # With ``profile``, daphne runs under cProfile and writes its stats there when it stops (SIGTERM).
+        wrap = [sys.executable, "-m", "cProfile", "-o", profile] if profile else []
+        self.proc = subprocess.Popen([*wrap, DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
                                      cwd=ROOT, env=_env(database_url, redis_url, self.url), stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(self.url + "/health/live", self.proc, timeout=90)
@@ -232,7 +234,7 @@ async def measure(args) -> dict:
     warm_subjects = {f"{e['action']['name']}@1.0.0" for e in warmup}
     load_start = os.getloadavg()
 
-    daphne = Daphne(database_url, args.redis_url, DATA / "fanout-daphne.log")
+    daphne = Daphne(database_url, args.redis_url, DATA / "fanout-daphne.log", getattr(args, "profile_daphne", None))
     web = None
     subs: list[Subscriber] = []
     tasks: list[asyncio.Task] = []
@@ -434,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
                                                                  "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    parser.add_argument("--profile-daphne", metavar="PATH", default=None,
+                        help="run daphne under cProfile, stats written to PATH (pstats) when it stops")
     parser.add_argument("--send-cost", type=int, default=0, metavar="CALLS",
                         help="instead: CPU per after-commit fan-out call in this process, CALLS times")
     args = parser.parse_args(argv)
