@@ -113,7 +113,9 @@ class ActionSummaryOut(Schema):
 
 class ActionPageOut(Schema):
     items: list[ActionSummaryOut] = Field(..., description="One page of actions, best match first.")
-    total: int = Field(..., description="How many actions match in all.", examples=[1])
+    total: int = Field(..., description="How many actions match, or with `q`, how many were ranked: at most "
+                                        "200 full-text and 200 partial-name matches plus an exact name.",
+                       examples=[1])
     offset: int = Field(..., description="Index of the first item in this page.", examples=[0])
     limit: int = Field(..., description="Page size asked for.", examples=[50])
 
