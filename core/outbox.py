@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from core import event_bus
 from core.models import Event
+from core.sql import sql_rows
 
 logger = logging.getLogger("action_registry.events")
 
@@ -100,19 +101,28 @@ def _frames(events: Iterable[Event]) -> list[str]:
     return [event_frame(event_wire(e)) for e in events]
 
 
-def event_fanout(event_id: int) -> None:
+_MARK_DISPATCHED_SQL = "UPDATE core_event SET dispatched_at = %s WHERE id = %s AND dispatched_at IS NULL"
+
+
+def event_fanout(event: Event | int) -> None:
     """``on_event_committed`` listener: publish the committed event on the event bus, mark it dispatched.
 
-    Never raises: the change is already committed, and a bus that is down (Redis stopped) only delays
-    delivery; the row stays undispatched for ``events_drain`` and subscribers' catch-up."""
+    Takes the committed ``Event`` as written (no read back; an id is read first). Never raises: the change is
+    already committed, and a bus that is down (Redis stopped) only delays delivery; the row stays undispatched
+    for ``events_drain`` and subscribers' catch-up."""
     try:
-        event = Event.objects.filter(pk=event_id).first()
-        if event is None:
-            return
+        if not isinstance(event, Event):
+            event = Event.objects.filter(pk=event).first()
+            if event is None:
+                return
         event_bus.publish(_frames([event]))
-        Event.objects.filter(pk=event_id, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
+        if connection.vendor == "postgresql":
+            sql_rows(_MARK_DISPATCHED_SQL, [timezone.now(), event.pk])
+        else:
+            Event.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(dispatched_at=timezone.now())
     except Exception as exc:  # noqa: BLE001 (any bus failure: the drain retries from the table)
-        logger.warning("event fan-out failed for event %s, left for the outbox drain: %s", event_id, exc)
+        logger.warning("event fan-out failed for event %s, left for the outbox drain: %s",
+                       getattr(event, "pk", event), exc)
 
 
 def events_drain(*, settle_seconds: float = 1.0, batch: int = 500) -> int:

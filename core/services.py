@@ -17,7 +17,8 @@ OUTBOX_LOCK_KEY = int.from_bytes(b"ar:tlog", "big")
 
 
 def on_event_committed(callback) -> None:
-    """Register ``callback(event_id)`` run after the transaction that wrote an event commits."""
+    """Register ``callback(event)`` run after the transaction that wrote an event commits (the saved ``Event``,
+    so a listener need not read it back)."""
     _listeners.append(callback)
 
 
@@ -30,7 +31,7 @@ def event_emit(*, kind: str, namespace: str = "", subject: str = "", payload: di
         event = Event.objects.create(kind=kind, namespace=namespace, subject=subject, payload=payload or {},
                                      request_id=current_request_id() or "")
     for callback in _listeners:
-        transaction.on_commit(lambda cb=callback, eid=event.id: cb(eid))
+        transaction.on_commit(lambda cb=callback, ev=event: cb(ev))
     return event
 
 
@@ -42,7 +43,7 @@ def event_emit_logged(*, kind: str, namespace: str = "", subject: str = "", payl
                   request_id=current_request_id() or "")
     leaf = log_append(kind=kind, namespace=namespace, subject=subject, payload=log_payload, event=event)
     for callback in _listeners:
-        transaction.on_commit(lambda cb=callback, eid=event.id: cb(eid))
+        transaction.on_commit(lambda cb=callback, ev=event: cb(ev))
     return event, leaf
 
 
