@@ -11,12 +11,21 @@ read: a deprecation lifted between the probe and the render, then restored, woul
 under an old state that comes back. The one input read after its stamp is the trust snapshot
 (``trust_snapshot`` reads TrustState, then the keys), so an answer is never older than the stamp it is stored
 under, and stamps only move forward.
+
+With ``REDIS_URL`` set, answers are also shared between processes (``SharedAnswers``): stored under a digest of
+what the request names *and* the full state they were rendered from, so a worker that has not served a record
+yet reuses another worker's rendering only for exactly the state its own probe just read; the same guarantee as
+the per-process tier, one Redis GET instead of a render (record query, trust snapshot, Ed25519 verification,
+JSON). Redis being slow or down only turns the shared tier off for a few seconds; answers are rendered as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,6 +104,73 @@ class AnswerCache:
 
 
 answers = AnswerCache()
+logger = logging.getLogger("action_registry.cache")
+
+
+class SharedAnswers:
+    """Answers shared by every process through Redis, keyed by sha256(request key, state); entries expire
+    (``ACTION_REGISTRY_SHARED_ANSWER_TTL``, default 1 h) and are bounded by Redis's own memory policy.
+    The value is a JSON head line (content type, headers, verification) then the body bytes."""
+
+    PREFIX = "ar:answer:"
+    TIMEOUT_SECONDS = 0.05
+    PAUSE_AFTER_ERROR_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self._client = None
+        self._url = None
+        self._paused_until = 0.0
+
+    def _redis(self):
+        url = getattr(settings, "REDIS_URL", "") or ""
+        if not url or time.monotonic() < self._paused_until:
+            return None
+        if self._client is None or self._url != url:
+            import redis
+
+            self._client = redis.Redis.from_url(url, socket_timeout=self.TIMEOUT_SECONDS,
+                                                socket_connect_timeout=self.TIMEOUT_SECONDS)
+            self._url = url
+        return self._client
+
+    def _failed(self, exc: Exception) -> None:
+        self._paused_until = time.monotonic() + self.PAUSE_AFTER_ERROR_SECONDS
+        logger.warning("shared answer cache unavailable for %.0f s: %s", self.PAUSE_AFTER_ERROR_SECONDS, exc)
+
+    @classmethod
+    def _key(cls, key: tuple, state: record_state.VersionState) -> str:
+        return cls.PREFIX + hashlib.sha256(repr((key, state)).encode()).hexdigest()
+
+    def get(self, key: tuple, state: record_state.VersionState) -> Answer | None:
+        client = self._redis()
+        if client is None:
+            return None
+        try:
+            raw = client.get(self._key(key, state))
+        except Exception as exc:  # noqa: BLE001 (any Redis failure: render instead)
+            self._failed(exc)
+            return None
+        if raw is None:
+            return None
+        head, _, body = raw.partition(b"\n")
+        meta = json.loads(head)
+        return Answer(body=body, content_type=meta["t"], headers=tuple(tuple(h) for h in meta["h"]),
+                      verification=meta["v"])
+
+    def put(self, key: tuple, state: record_state.VersionState, answer: Answer) -> None:
+        client = self._redis()
+        if client is None:
+            return
+        head = json.dumps({"t": answer.content_type, "h": answer.headers, "v": answer.verification},
+                          separators=(",", ":"), default=str).encode()
+        try:
+            client.set(self._key(key, state), head + b"\n" + answer.body,
+                       ex=getattr(settings, "ACTION_REGISTRY_SHARED_ANSWER_TTL", 3600))
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+
+
+shared = SharedAnswers()
 
 
 def enabled() -> bool:
@@ -104,14 +180,25 @@ def enabled() -> bool:
 
 def _answer(key: tuple, probe: Callable[[], record_state.VersionState | None],
             render: Callable[[], tuple[record_state.VersionState, Answer]]) -> HttpResponse:
+    limit = settings.ACTION_REGISTRY_RESPONSE_CACHE_BYTES
     entry = answers.get(key)
-    # Nothing kept for this request yet: render straight away (the probe would only add a query).
-    if entry is not None and probe() == entry[0]:
-        verification_observed(entry[1].verification)  # the metrics count every verification served
-        return entry[1].response()
+    share = shared._redis() is not None
+    # Nothing kept in this process and no shared tier: render straight away (the probe would only add a query).
+    if entry is not None or share:
+        current = probe()
+        if entry is not None and current == entry[0]:
+            verification_observed(entry[1].verification)  # the metrics count every verification served
+            return entry[1].response()
+        found = shared.get(key, current) if current is not None and share else None
+        if found is not None:
+            answers.put(key, current, found, limit=limit)
+            verification_observed(found.verification)
+            return found.response()
     # No such version (the render raises the 404 or 422), not seen yet, or something it shows changed.
     state, answer = render()
-    answers.put(key, state, answer, limit=settings.ACTION_REGISTRY_RESPONSE_CACHE_BYTES)
+    answers.put(key, state, answer, limit=limit)
+    if share:
+        shared.put(key, state, answer)
     return answer.response()
 
 

@@ -205,3 +205,33 @@ def test_api_ignores_sessions(db, trusted_signer):
     read = browser.get("/v1/actions")
     assert read.status_code == 200 and not read.cookies and "Cookie" not in read.get("Vary", "")
     assert browser.get("/v1/docs")["X-Frame-Options"] == "DENY"  # the Swagger page keeps the browser stack
+
+
+def test_shared_tier_serves_another_process_only_for_the_same_state(api, trusted_signer, settings, redis_url,
+                                                                   django_assert_num_queries):
+    """With Redis, a process that has not served a record reuses another's rendering (one state probe, no
+    render), and only while the state it was rendered from holds: a revocation is never served stale."""
+    settings.REDIS_URL = redis_url
+    response_cache.shared._paused_until = 0.0
+    rec = _publish(api, trusted_signer, "files.move")
+    response_cache.answers.clear()
+    first = {u: _seen(api.get(u)) for u in _urls(rec)}  # rendered here, shared through Redis
+    response_cache.answers.clear()  # as a process that never served it
+    for u in _urls(rec):
+        with django_assert_num_queries(1):  # the state probe; the answer comes from Redis
+            assert _seen(api.get(u)) == first[u], u
+    signing_key_revoke(key=trusted_signer.model, actor="test", reason="compromised")
+    response_cache.answers.clear()
+    fetch, verify, by_hash = (api.get(u) for u in _urls(rec))
+    assert (verify.json()["verified"], verify.json()["key_status"]) == (False, "revoked")
+    assert fetch.json()["verification"]["verified"] is False and by_hash.json()["verification"]["verified"] is False
+
+
+def test_shared_tier_down_renders_as_before(api, trusted_signer, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens: the shared tier steps aside
+    response_cache.shared._paused_until = 0.0
+    rec = _publish(api, trusted_signer, "files.move")
+    for u in _urls(rec):
+        assert api.get(u).status_code == 200
+    assert response_cache.shared._paused_until > 0
+    response_cache.shared._paused_until = 0.0
