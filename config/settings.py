@@ -75,7 +75,9 @@ SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W002"]
 # bytes; reused only while everything they show is unchanged (checked on every request). 0 turns it off.
 ACTION_REGISTRY_RESPONSE_CACHE_BYTES = int(os.environ.get("ACTION_REGISTRY_RESPONSE_CACHE_BYTES",
                                                           str(64 * 1024 * 1024)))
-# With REDIS_URL, rendered answers are also shared between processes for this long (registry/response_cache.py).
+# Opt-in, with REDIS_URL: rendered answers are also shared between processes, for at most the TTL
+# (registry/response_cache.py says when that pays).
+ACTION_REGISTRY_SHARED_ANSWERS = env_bool("ACTION_REGISTRY_SHARED_ANSWERS", False)
 ACTION_REGISTRY_SHARED_ANSWER_TTL = int(os.environ.get("ACTION_REGISTRY_SHARED_ANSWER_TTL", "3600"))
 
 ROOT_URLCONF = "config.urls"

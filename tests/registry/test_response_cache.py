@@ -211,7 +211,7 @@ def test_shared_tier_serves_another_process_only_for_the_same_state(api, trusted
                                                                    django_assert_num_queries):
     """With Redis, a process that has not served a record reuses another's rendering (one state probe, no
     render), and only while the state it was rendered from holds: a revocation is never served stale."""
-    settings.REDIS_URL = redis_url
+    settings.REDIS_URL, settings.ACTION_REGISTRY_SHARED_ANSWERS = redis_url, True
     response_cache.shared._paused_until = 0.0
     rec = _publish(api, trusted_signer, "files.move")
     response_cache.answers.clear()
@@ -229,6 +229,7 @@ def test_shared_tier_serves_another_process_only_for_the_same_state(api, trusted
 
 def test_shared_tier_down_renders_as_before(api, trusted_signer, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens: the shared tier steps aside
+    settings.ACTION_REGISTRY_SHARED_ANSWERS = True
     response_cache.shared._paused_until = 0.0
     rec = _publish(api, trusted_signer, "files.move")
     for u in _urls(rec):
