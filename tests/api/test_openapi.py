@@ -226,7 +226,9 @@ def test_schemathesis_finds_no_500_and_no_schema_violation(live_registry, tmp_pa
     done = subprocess.run(
         [str(BIN / "schemathesis"), "--config-file", str(config), "run", f"{live_registry.url}/v1/openapi.json",
          "--phases", "examples,coverage,fuzzing", "--max-examples", str(FUZZ_EXAMPLES),
-         "--max-time", str(FUZZ_MAX_SECONDS), "--workers", "2", "--seed", "20260115",
+         # One worker: with two threads, hypothesis's lambda-source cache and CPython 3.11.7's ast.parse race
+         # (KeyError / "AST constructor recursion depth mismatch": a crash of the tool, not a finding).
+         "--max-time", str(FUZZ_MAX_SECONDS), "--workers", "1", "--seed", "20260115",
          "--header", f"Authorization: Bearer {live_registry.fuzz_api_key}",
          "--request-timeout", "20", "--suppress-health-check", "all", "--no-color"],
         capture_output=True, text=True, timeout=FUZZ_MAX_SECONDS + 90, cwd=tmp_path, env=live_registry.env)
