@@ -46,7 +46,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import seed as seeding  # noqa: E402
-from bench.run import DATA, ROOT, Server, free_port, wait_for, with_db  # noqa: E402
+from bench.run import DATA, ROOT, Server, bench_key, free_port, wait_for, with_db  # noqa: E402
 
 DAPHNE = str(Path(sys.executable).parent / "daphne")
 DEFAULTS = {"subscribers": 100, "events": 200, "interval": 0.1, "http": "gunicorn", "db": None,
@@ -214,16 +214,7 @@ def _delivered_counter(url: str) -> float:
 async def measure(args) -> dict:
     subscribers_n, events_n = int(_opt(args, "subscribers")), int(_opt(args, "events"))
     interval, http_mode = float(_opt(args, "interval")), _opt(args, "http")
-    DATA.mkdir(parents=True, exist_ok=True)
-    key_file = DATA / "bench-key.pem"
-    if not key_file.exists():
-        from action_registry import crypto
-
-        crypto.write_private_key(key_file, crypto.generate_private_key(crypto.ED25519))
-    from action_registry import crypto
-
-    key_pem = key_file.read_bytes()
-    public_b64 = crypto.public_key_b64(crypto.load_private_key(key_pem))
+    key_pem, public_b64 = bench_key()
     database_url, db_name = _database(args)
     namespace = "fanout" + datetime.now(UTC).strftime("%H%M%S%f")
     token = _credentials(database_url, namespace, public_b64)

@@ -69,6 +69,18 @@ def with_db(url: str, name: str) -> str:
 
 # --- ceilings -------------------------------------------------------------------------------------
 
+def bench_key() -> tuple[bytes, str]:
+    """The bench's Ed25519 signing key (made once in bench/data/): its PEM and public key, base64."""
+    from action_registry import crypto
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    key_file = DATA / "bench-key.pem"
+    if not key_file.exists():
+        crypto.write_private_key(key_file, crypto.generate_private_key(crypto.ED25519))
+    key_pem = key_file.read_bytes()
+    return key_pem, crypto.public_key_b64(crypto.load_private_key(key_pem))
+
+
 def ed25519_ceiling(seconds: float = 2.0) -> dict:
     """Raw verifies/s of one core with `cryptography`, over a ~1 KB message like a canonical document."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -374,14 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("wrk"):
         print("wrk is not installed (scripts/bench installs it with apt-get)", file=sys.stderr)
         return 2
-    DATA.mkdir(parents=True, exist_ok=True)
-    from action_registry import crypto
-
-    key_file = DATA / "bench-key.pem"
-    if not key_file.exists():
-        crypto.write_private_key(key_file, crypto.generate_private_key(crypto.ED25519))
-    key_pem = key_file.read_bytes()
-    public_b64 = crypto.public_key_b64(crypto.load_private_key(key_pem))
+    key_pem, public_b64 = bench_key()
     if args.reuse:
         stale = [n for n in args.sizes.split(",")
                  if not (DATA / f"ar_bench_{n}.json").exists()]

@@ -17,11 +17,5 @@ function request()
   return wrk.format("GET", paths[counter])
 end
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\nRESULT {"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,' ..
-    '"status_errors":%d,"timeouts":%d,"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%d}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean))
-end
+-- done(): the shared summary line (result.lua, beside this script).
+dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "result.lua")
