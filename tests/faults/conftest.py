@@ -9,9 +9,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from glob import glob
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -139,6 +142,28 @@ def signed_stream(signer: Signer, stream: int):
     while True:
         yield signer.sign(make_doc("faults.pub", f"1.{stream}.{i}"))
         i += 1
+
+
+def publish_until(url: str, token: str, signer: Signer, stop: Callable[[], bool], results: list, stream: int) -> None:
+    """Publish ``signed_stream`` envelopes until ``stop()``; each answer goes into ``results`` as
+    (envelope, status or None for a broken connection, content type, text)."""
+    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
+        for envelope in signed_stream(signer, stream):
+            if stop():
+                return
+            try:
+                resp = http.post("/v1/actions", json=envelope)
+                results.append((envelope, resp.status_code, resp.headers.get("content-type", ""), resp.text))
+            except httpx.HTTPError as exc:  # a broken connection: recorded for the test to judge
+                results.append((envelope, None, "", repr(exc)))
+
+
+def wait_until(predicate: Callable[[], bool], what: str, limit: float = 90.0) -> None:
+    """A bound against hanging, not a timing assertion."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
 
 
 def stored_versions(database_url: str) -> dict[str, dict]:

@@ -5,35 +5,13 @@ is lost. Runs on a throwaway cluster of its own; the machine's shared PostgreSQL
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import httpx
 
 from action_registry.canonical import canonicalize, content_hash
-from tests.faults.conftest import signed_stream, stored_versions
+from tests.faults.conftest import publish_until, stored_versions, wait_until
 
 STREAMS = 4
-
-
-def publish_until(url: str, token: str, signer, stop: Callable[[], bool], results: list, stream: int) -> None:
-    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
-        for envelope in signed_stream(signer, stream):
-            if stop():
-                return
-            try:
-                resp = http.post("/v1/actions", json=envelope)
-                results.append((envelope, resp.status_code, resp.headers.get("content-type", ""), resp.text))
-            except httpx.HTTPError as exc:  # a broken connection is not a clean answer: recorded, asserted below
-                results.append((envelope, None, "", repr(exc)))
-
-
-def wait_until(predicate: Callable[[], bool], what: str, limit: float = 90.0) -> None:
-    """A bound against hanging, not a timing assertion."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 def test_publishes_across_a_postgres_restart_lose_nothing(throwaway_postgres, registry_on):

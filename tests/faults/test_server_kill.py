@@ -12,25 +12,12 @@ import httpx
 
 from action_registry.canonical import canonicalize, content_hash
 from tests.conftest import test_database_url
-from tests.faults.conftest import signed_stream, stored_versions
-from tests.faults.test_postgres_restart import wait_until
+from tests.faults.conftest import publish_until, stored_versions, wait_until
 
 
 def workers_of(master_pid: int) -> list[int]:
     children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
     return [int(pid) for pid in children]
-
-
-def publish_until(url, token, signer, stop, results, stream):
-    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
-        for envelope in signed_stream(signer, stream):
-            if stop():
-                return
-            try:
-                resp = http.post("/v1/actions", json=envelope)
-                results.append((envelope, resp.status_code, resp.text))
-            except httpx.HTTPError as exc:  # the worker died under this request
-                results.append((envelope, None, repr(exc)))
 
 
 def test_sigkilled_workers_leave_whole_records_or_none(registry_server, trusted_signer, make_api_token):
@@ -55,18 +42,18 @@ def test_sigkilled_workers_leave_whole_records_or_none(registry_server, trusted_
         for t in threads:
             t.join(timeout=120)
 
-    statuses = {status for _, status, _ in results}
+    statuses = {status for _, status, _, _ in results}
     assert statuses <= {201, None, 503}, statuses  # never a 500, never a half answer
     db_url = test_database_url()
     stored = stored_versions(db_url)
-    for envelope, status, _ in results:
+    for envelope, status, _, _ in results:
         if status is not None and status < 300:
             assert envelope["action"]["version"] in stored, "acknowledged and lost"
     for version, row in stored.items():
         assert row["canonical"] is not None and content_hash(row["canonical"]) == row["content_hash"], version
         assert (row["events"], row["leaves"]) == (1, 1), (version, row)
     with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
-        for envelope, status, _ in results:
+        for envelope, status, _, _ in results:
             if status is None or status >= 300:
                 resp = http.post("/v1/actions", json=envelope)
                 version = envelope["action"]["version"]
