@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core import event_bus
 from core.models import Event
-from core.sql import sql_rows
+from core.prepared import sql_rows
 
 logger = logging.getLogger("action_registry.events")
 

@@ -101,13 +101,7 @@ class PreparedQuery:
         bound = list(params)
         for n, i in positions.items():
             bound[i] = values[n]
-        conn = connections[alias]
-        with _cursor(conn) as cursor:
-            cursor.execute(sql, bound)
-            rows = cursor.fetchall()
-        if conn.queries_logged and conn.queries_log and conn.queries_log[-1].get("sql") is None:
-            # psycopg keeps no query text for a prepared execution; tests that read connection.queries need it.
-            conn.queries_log[-1]["sql"] = conn.ops.compose_sql(sql, bound)
+        rows = _rows(connections[alias], sql, bound)
         if converters is None:
             rows = compiler.results_iter(results=[rows])
         elif converters:
@@ -135,11 +129,21 @@ class PreparedSQL:
     def __call__(self, *params: Any) -> list[tuple]:
         if self._sql is None:
             self._sql = self._build()
-        alias = router.db_for_read(self.model) or "default"
-        conn = connections[alias]
-        with _cursor(conn) as cursor:
-            cursor.execute(self._sql, params)
-            rows = cursor.fetchall()
-        if conn.queries_logged and conn.queries_log and conn.queries_log[-1].get("sql") is None:
-            conn.queries_log[-1]["sql"] = conn.ops.compose_sql(self._sql, params)
-        return rows
+        return _rows(connections[router.db_for_read(self.model) or "default"], self._sql, params)
+
+
+def sql_rows(sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
+    """One statement on the default connection, prepared there, e.g. the publish transaction's raw inserts
+    (they cost the ORM more to compile than PostgreSQL to run; constraints and triggers apply as for any
+    insert): its rows, [] when it returns none."""
+    return _rows(connections["default"], sql, params)
+
+
+def _rows(conn, sql: str, params) -> list[tuple]:
+    with _cursor(conn) as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall() if cursor.description is not None else []
+    if conn.queries_logged and conn.queries_log and conn.queries_log[-1].get("sql") is None:
+        # psycopg keeps no query text for a prepared execution; tests that read connection.queries need it.
+        conn.queries_log[-1]["sql"] = conn.ops.compose_sql(sql, params)
+    return rows

@@ -22,7 +22,7 @@ from action_registry.checkpoint import Checkpoint, NoteSigner, checkpoint_sign, 
 from action_registry.errors import SignatureError
 from core.exceptions import NotFound, Unprocessable
 from core.models import Event, LogLeaf, LogNode
-from core.sql import sql_rows
+from core.prepared import sql_rows
 
 # pg_advisory_xact_lock key owned by log_append: the bytes "ar:tlog" as a bigint.
 LOG_LOCK_KEY = int.from_bytes(b"ar:tlog", "big")

@@ -13,7 +13,7 @@ from django.db import connection
 from action_registry.diff import DocumentDiff, diff_documents, mode_directions
 from action_registry.errors import DocumentError
 from action_registry.versions import parse_range
-from core.sql import sql_rows
+from core.prepared import sql_rows
 from governance.selectors import TrustSnapshot, trust_cached
 from registry import selectors
 from registry.choices import CompatibilityMode

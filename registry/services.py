@@ -13,8 +13,8 @@ from action_registry.document import Envelope, namespace_of, verify_envelope_sig
 from action_registry.errors import SignatureError
 from core.exceptions import Conflict, Forbidden, Unprocessable
 from core.models import LogLeaf
+from core.prepared import sql_rows
 from core.services import event_emit_logged
-from core.sql import sql_rows
 from core.transparency import LOG_LOCK_KEY, log_lock_taken
 from governance import selectors as governance_selectors
 from governance.auth import api_key_require_namespace
