@@ -26,6 +26,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.stateful.state_machine import StepInput
 
 from action_registry.document import sign_document
+from tests.api.test_openapi import SCHEMATHESIS_CHECKS
 from tests.live_registry import SEED_KID, live_registry_fixture, make_doc  # noqa: F401
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -33,14 +34,7 @@ FUZZ_STEPS = int(os.environ.get("FUZZ_STEPS", "8"))
 FUZZ_RANDOM = os.environ.get("FUZZ_RANDOM") == "1"  # nightly: new inputs every night instead of CI's fixed ones
 
 # Only the links we declare (no inferred ones), and the same checks as the stateless run in test_openapi.py.
-CONFIG = """
-[checks]
-enabled = false
-not_a_server_error.enabled = true
-status_code_conformance.enabled = true
-content_type_conformance.enabled = true
-response_schema_conformance.enabled = true
-
+CONFIG = SCHEMATHESIS_CHECKS + """
 [phases.stateful.inference]
 algorithms = []
 """
