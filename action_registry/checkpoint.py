@@ -9,6 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from . import crypto
 from .errors import RegistryError, SignatureError
@@ -114,7 +115,7 @@ class NoteSigner:
         if crypto.private_key_alg(self.key) != crypto.ED25519:
             raise CheckpointError("note signing keys are Ed25519", code="checkpoint_malformed")
 
-    @property
+    @cached_property  # a frozen dataclass's own __dict__: computing the public key cost as much as signing
     def verifier(self) -> NoteVerifier:
         return NoteVerifier(name=self.name, public_key=crypto.b64url_decode(crypto.public_key_b64(self.key)))
 

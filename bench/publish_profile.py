@@ -8,6 +8,7 @@ predecessors (so the compatibility check diffs documents). CPU = this process + 
 
     .venv/bin/python bench/publish_profile.py --count 400
     .venv/bin/python bench/publish_profile.py --count 400 --profile   # + cProfile top functions
+    .venv/bin/python bench/publish_profile.py --count 400 --sample    # + pyinstrument sampling tree
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def main() -> None:
     parser.add_argument("--db", default=f"ar_perf_publish_{os.getpid()}")
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sample", action="store_true",
+                        help="pyinstrument's sampling profile instead (low overhead; pip install pyinstrument)")
     parser.add_argument("--profile-out", default="/tmp/publish_profile.prof", help="where --profile saves its stats")
     parser.add_argument("--no-fanout", action="store_true",
                         help="drop the after-commit event dispatch (core.outbox), to measure its share")
@@ -152,6 +155,12 @@ def run(args) -> None:
     prof = cProfile.Profile(time.process_time) if args.profile else None  # CPU time, not waits
     cpu0, db0, wall0 = time.process_time(), _proc_cpu(backend), time.perf_counter()
     walls = []
+    sampler = None
+    if args.sample:
+        from pyinstrument import Profiler
+
+        sampler = Profiler(interval=0.0002)
+        sampler.start()
     if prof:
         prof.enable()
     for i in range(40, total):
@@ -160,6 +169,8 @@ def run(args) -> None:
         walls.append(time.perf_counter() - t)
     if prof:
         prof.disable()
+    if sampler:
+        sampler.stop()
     wall, cpu, db = time.perf_counter() - wall0, time.process_time() - cpu0, _proc_cpu(backend) - db0
     walls.sort()
     n = args.count
@@ -167,6 +178,8 @@ def run(args) -> None:
           f"(p50 {1000 * walls[n // 2]:.2f}, p99 {1000 * walls[int(n * 0.99)]:.2f}); "
           f"CPU {1000 * (cpu + db) / n:.2f} ms/publish (python {1000 * cpu / n:.2f} + PostgreSQL "
           f"{1000 * db / n:.2f}); load average {os.getloadavg()[0]:.1f}")
+    if sampler:
+        print(sampler.output_text(unicode=False, color=False, show_all=False))
     if prof:
         prof.dump_stats(args.profile_out)
         pstats.Stats(prof).sort_stats("cumulative").print_stats(60)

@@ -37,6 +37,9 @@ def _cursor(conn):
     return conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
 
 
+_TUPLES_OK = 2  # psycopg.pq.ExecStatus.TUPLES_OK: the statement returned rows (reading .description builds columns)
+
+
 @lru_cache(maxsize=1)
 def _preparing_cursor_class():
     import psycopg
@@ -139,10 +142,31 @@ def sql_rows(sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
     return _rows(connections["default"], sql, params)
 
 
+def _reused_cursor(conn):
+    """One preparing cursor per PostgreSQL connection, kept for the connection's life: a cursor's type
+    loaders (a time-zone lookup for every timestamptz column) are set up once instead of on every statement.
+    Wrapped per call in Django's cursor wrapper, so query logging and error translation apply as usual."""
+    raw = getattr(conn, "_prepared_cursor", None)
+    if raw is None or raw.connection is not conn.connection or raw.closed:
+        conn.ensure_connection()
+        if raw is None or raw.connection is not conn.connection or raw.closed:
+            conn.validate_thread_sharing()
+            if conn.connection.prepare_threshold is None:
+                conn.connection.prepare_threshold = 2**31 - 1  # as in _cursor
+            raw = conn._prepared_cursor = _preparing_cursor_class()(conn.connection)
+    return conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
+
+
 def _rows(conn, sql: str, params) -> list[tuple]:
-    with _cursor(conn) as cursor:
+    if conn.vendor != "postgresql" or not getattr(settings, "DB_PREPARED_STATEMENTS", True):
+        with _cursor(conn) as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall() if cursor.description is not None else []
+    else:
+        cursor = _reused_cursor(conn)  # not closed: the next statement on this connection reuses it
         cursor.execute(sql, params)
-        rows = cursor.fetchall() if cursor.description is not None else []
+        result = cursor.cursor.pgresult
+        rows = cursor.fetchall() if result is not None and result.status == _TUPLES_OK else []
     if conn.queries_logged and conn.queries_log and conn.queries_log[-1].get("sql") is None:
         # psycopg keeps no query text for a prepared execution; tests that read connection.queries need it.
         conn.queries_log[-1]["sql"] = conn.ops.compose_sql(sql, params)

@@ -6,13 +6,12 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connections, router
 from django.db.models import QuerySet
 
 from action_registry.chain import ChainResult, KeyInfo, parse_certificate, walk_chain
 from action_registry.errors import RegistryError
 from core.exceptions import NotFound
-from core.prepared import PreparedQuery
+from core.prepared import PreparedQuery, PreparedSQL
 from governance.choices import ClaimStatus, KeyStatus
 from governance.models import ApiKey, Namespace, Revocation, SigningKey, TrustState
 
@@ -95,12 +94,15 @@ def _key_info(row: SigningKey, by_pk: dict[int, SigningKey]) -> KeyInfo:
                    certificate=cert, revoked_at=row.revoked_at, rotated_at=row.rotated_at)
 
 
+_TRUST_STATE_SQL = PreparedSQL(
+    TrustState, lambda: f"SELECT version, changed_at FROM {TrustState._meta.db_table} WHERE id = 1")  # noqa: S608
+
+
 def _trust_state_row() -> tuple | None:
     """(version, changed_at) in plain SQL: this runs on every fetch, verify and publish, and the ORM's
     compilation of it cost five times the query."""
-    with connections[router.db_for_read(TrustState)].cursor() as cursor:
-        cursor.execute(f"SELECT version, changed_at FROM {TrustState._meta.db_table} WHERE id = 1")  # noqa: S608
-        return cursor.fetchone()
+    rows = _TRUST_STATE_SQL()
+    return rows[0] if rows else None
 
 
 def trust_snapshot() -> TrustSnapshot:

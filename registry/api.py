@@ -54,7 +54,8 @@ def publish_action(request: HttpRequest, payload: PublishIn):
     result = services.action_version_publish(envelope=envelope, api_key=request.auth)
     receipt = (log_receipt(result.log_leaf) if result.log_leaf is not None else
                log_receipt_for(kind="action.published", subject=f"{result.version.action.name}@{result.version.version}"))
-    return _json(records.version_record_bytes(result.version, extra={"receipt": receipt} if receipt else None),
+    return _json(records.version_record_bytes(result.version, extra={"receipt": receipt} if receipt else None,
+                                              snapshot=result.snapshot),
                  status=201 if result.created else 200)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import semver
@@ -32,6 +33,8 @@ class PublishResult:
     version: ActionVersion
     created: bool
     log_leaf: LogLeaf | None = None  # the transparency-log entry this publish appended (None if it found one)
+    # The trust state the publish was checked against: the response's verification reads it instead of again.
+    snapshot: governance_selectors.TrustSnapshot | None = None
 
 
 def _signing_key_for(envelope: Envelope, snapshot: governance_selectors.TrustSnapshot | None = None) -> SigningKey:
@@ -112,14 +115,15 @@ def action_version_publish(*, envelope: Envelope, api_key: ApiKey | None) -> Pub
     if "steps" in envelope.document:
         composite_check(document=envelope.document)
     try:
-        return _store(envelope=envelope, key=key, api_key=api_key)
+        result = _store(envelope=envelope, key=key, api_key=api_key)
     except IntegrityError:
         # A concurrent publish of the same (name, version) won the race: answer as if we came second.
         existing = ActionVersion.objects.select_related("action").filter(
             action__name=envelope.name, version=envelope.version).first()
         if existing is None:
             raise
-        return _existing(existing, envelope)
+        result = _existing(existing, envelope)
+    return dataclasses.replace(result, snapshot=snapshot)
 
 
 def _existing(existing: ActionVersion, envelope: Envelope) -> PublishResult:
