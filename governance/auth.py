@@ -58,16 +58,48 @@ def _auth_failures_check(request) -> str:
     return bucket
 
 
+_redis_clients: dict[str, object] = {}
+_REDIS_PREFIX = "ar:"
+_REDIS_TIMEOUT_SECONDS = 0.2
+
+
+def _redis():
+    """A client of REDIS_URL kept for the process, or None without one (then Django's cache, in-process).
+    Django's cache API builds a client object per call: on every authenticated request that cost three
+    times the GET itself."""
+    url = getattr(settings, "REDIS_URL", "") or ""
+    if not url:
+        return None
+    client = _redis_clients.get(url)
+    if client is None:
+        import redis
+
+        client = _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=_REDIS_TIMEOUT_SECONDS,
+                                                            socket_connect_timeout=_REDIS_TIMEOUT_SECONDS)
+    return client
+
+
 def _cache_get(bucket: str) -> int | None:
     # Fail open: Redis is only a cache here, and an outage must not turn every request into a 500.
     try:
-        return cache.get(bucket)
+        client = _redis()
+        if client is None:
+            return cache.get(bucket)
+        value = client.get(_REDIS_PREFIX + bucket)
+        return None if value is None else int(value)
     except Exception:  # noqa: BLE001 (the cache backend's connection errors)
         return None
 
 
 def _auth_failure_record(bucket: str) -> None:
     try:
+        client = _redis()
+        if client is not None:
+            with client.pipeline(transaction=True) as pipe:  # count, and start the window on the first failure
+                pipe.incr(_REDIS_PREFIX + bucket)
+                pipe.expire(_REDIS_PREFIX + bucket, AUTH_FAILURE_WINDOW_SECONDS, nx=True)
+                pipe.execute()
+            return
         if not cache.add(bucket, 1, timeout=AUTH_FAILURE_WINDOW_SECONDS):
             try:
                 cache.incr(bucket)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+import redis
+
 from governance.models import ApiKey
 from tests.conftest import make_doc
 
@@ -15,7 +18,20 @@ def test_keys_are_stored_only_as_digests(api_token):
     assert api_token.split("_")[1] == row.prefix
 
 
-def test_brute_force_is_rate_limited(api, trusted_signer, settings):
+@pytest.fixture(params=["in-process cache", "redis"])
+def failure_counter(request, settings):
+    """The failure counter both ways: Django's cache (no REDIS_URL) and a real Redis shared by processes."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).delete("ar:authfail:127.0.0.1")
+        settings.REDIS_URL = url
+        yield redis.Redis.from_url(url)
+        redis.Redis.from_url(url).delete("ar:authfail:127.0.0.1")
+    else:
+        yield None
+
+
+def test_brute_force_is_rate_limited(api, trusted_signer, settings, failure_counter):
     settings.ACTION_REGISTRY = {**settings.ACTION_REGISTRY, "AUTH_FAILURES_PER_MINUTE": 5}
     prefix = ApiKey.objects.get(name="test-publisher").prefix
     envelope = trusted_signer.sign(make_doc())
@@ -25,6 +41,9 @@ def test_brute_force_is_rate_limited(api, trusted_signer, settings):
     assert resp.json()["error"]["code"] == "rate_limited"
     # Even the right key waits out the window from this address: guessing buys nothing.
     assert api.publish(envelope).status_code == 429
+    if failure_counter is not None:  # counted in Redis, where every worker process reads it, with a window
+        assert int(failure_counter.get("ar:authfail:127.0.0.1")) == 5  # refused ones are not even checked
+        assert 0 < failure_counter.ttl("ar:authfail:127.0.0.1") <= 60
 
 
 def test_wrong_prefix_and_right_secret_shape_is_refused(api, trusted_signer, api_token):
