@@ -290,6 +290,11 @@ def publish_row(server: Server, meta: dict, docs: list[dict], key_pem: bytes, da
     prefix = "p" + datetime.now(UTC).strftime("%H%M%S%f")
     envelopes = seeding.sign_all(seeding.corpus(count, docs, prefix=prefix), key_pem, fn=seeding._envelope)
     body_file = paths_file("publish-bodies.jsonl", envelopes)
+    # Warm every worker's publish path first (first-use costs: ORM metadata, compiled and prepared statements,
+    # trust caches), with envelopes of their own, so that the measured run sees what a running server does.
+    warm = seeding.sign_all(seeding.corpus(1000, docs, prefix="w" + prefix[1:]), key_pem, fn=seeding._envelope)
+    wrk(server.url, "publish.lua", [paths_file("publish-warm.jsonl", warm), meta["api_token"]], duration=2,
+        connections=args.publish_connections)
     with psycopg.connect(database_url) as conn:
         before = conn.execute("SELECT count(*) FROM registry_actionversion").fetchone()[0]
     row = wrk(server.url, "publish.lua", [body_file, meta["api_token"]], duration=args.duration,

@@ -118,6 +118,8 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
             "timeout": 10,
         }
     _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # Django's backend, with a health check that polls the idle socket instead of a SELECT 1 per request.
+    _db["ENGINE"] = "core.postgresql"
     if os.environ.get("TEST_DATABASE_NAME"):
         _db["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
 else:
@@ -130,6 +132,8 @@ if DATABASE_REPLICA_URL:
     _replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=_db["CONN_MAX_AGE"], conn_health_checks=True)
     _replica["OPTIONS"] = {**_db.get("OPTIONS", {}), **_replica.get("OPTIONS", {})}
     _replica["TEST"] = {"MIRROR": "default"}
+    if _replica["ENGINE"] == "django.db.backends.postgresql":
+        _replica["ENGINE"] = "core.postgresql"
     DATABASES["replica"] = _replica
     DATABASE_ROUTERS = ["config.db_router.PrimaryReplicaRouter"]
     MIDDLEWARE.insert(2, "config.db_router.ReplicaPinMiddleware")
