@@ -159,7 +159,7 @@ def run(args) -> None:
     if args.sample:
         from pyinstrument import Profiler
 
-        sampler = Profiler(interval=0.0002)
+        sampler = Profiler(interval=0.001)
         sampler.start()
     if prof:
         prof.enable()

@@ -72,13 +72,17 @@ MIDDLEWARE = [
 # `check --deploy` looks for the CSRF and frame-options middleware by dotted path; subclasses of both are above.
 SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W002"]
 # Fetch, by-hash and verify answers kept per process (registry/response_cache.py), at most this many body
-# bytes; reused only while everything they show is unchanged (checked on every request). 0 turns it off.
+# bytes; reused only while everything they show is unchanged. 0 turns it off.
 ACTION_REGISTRY_RESPONSE_CACHE_BYTES = int(os.environ.get("ACTION_REGISTRY_RESPONSE_CACHE_BYTES",
                                                           str(64 * 1024 * 1024)))
 # Opt-in, with REDIS_URL: rendered answers are also shared between processes, for at most the TTL
 # (registry/response_cache.py says when that pays).
 ACTION_REGISTRY_SHARED_ANSWERS = env_bool("ACTION_REGISTRY_SHARED_ANSWERS", False)
 ACTION_REGISTRY_SHARED_ANSWER_TTL = int(os.environ.get("ACTION_REGISTRY_SHARED_ANSWER_TTL", "3600"))
+# With REDIS_URL, "unchanged" is read from a change counter every change moves after commit (one Redis GET per
+# request instead of a PostgreSQL probe; core/answer_generation.py); an answer is still probed against the
+# database at least this often, which bounds the staleness a lost counter update could cause. 0: always probe.
+ACTION_REGISTRY_ANSWER_RECHECK_SECONDS = float(os.environ.get("ACTION_REGISTRY_ANSWER_RECHECK_SECONDS", "10"))
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -27,6 +27,8 @@ from redis.backoff import NoBackoff
 from redis.connection import parse_url
 from redis.retry import Retry
 
+from core import answer_generation
+
 logger = logging.getLogger("action_registry.events")
 
 CHANNEL_PREFIX = "ar.events"
@@ -77,13 +79,33 @@ def publish(frames: Sequence[str]) -> None:
             hub.post(frames)
         return
     client, channel = _client(url), channel_name(url)
+    # Every event may change what cached answers show: the send also moves core.answer_generation's counter,
+    # in the same command, so a publish costs no extra round trip for it.
+    bump = answer_generation.enabled()
     if len(frames) == 1:
-        client.publish(channel, frames[0])
+        if bump:
+            _script(client, answer_generation.PUBLISH_BUMP_LUA)(
+                keys=[answer_generation.KEY], args=[answer_generation.random_start(), channel, frames[0]])
+        else:
+            client.publish(channel, frames[0])
         return
     with client.pipeline(transaction=False) as pipe:
         for frame in frames:
             pipe.publish(channel, frame)
+        if bump:
+            pipe.eval(answer_generation.BUMP_LUA, 1, answer_generation.KEY, answer_generation.random_start())
         pipe.execute()
+
+
+_scripts: dict[tuple[int, str], object] = {}
+
+
+def _script(client: redis.Redis, text: str):
+    """The registered script (EVALSHA, loaded on first use and again after a Redis restart), per client."""
+    script = _scripts.get((id(client), text))
+    if script is None:
+        script = _scripts[(id(client), text)] = client.register_script(text)
+    return script
 
 
 # --- receiving (daphne: one hub per event loop) -----------------------------------------------------------

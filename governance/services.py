@@ -23,6 +23,7 @@ from action_registry.chain import (
 )
 from action_registry.document import check_kid, check_namespace, parse_signature
 from action_registry.errors import SignatureError
+from core.answer_generation import answers_changed
 from core.exceptions import Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from core.services import audit_record, event_emit
 from core.transparency import log_append
@@ -37,6 +38,7 @@ def trust_state_bump() -> None:
     updated = TrustState.objects.filter(pk=1).update(version=F("version") + 1, changed_at=timezone.now())
     if not updated:
         TrustState.objects.get_or_create(pk=1, defaults={"version": 1})
+    answers_changed()  # every cached verification may read differently now
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ from django.db import transaction
 from action_registry.diff import check_compatibility, incompatibilities, mode_directions
 from action_registry.document import Envelope, check_namespace
 from action_registry.versions import Range, parse_range
+from core.answer_generation import answers_changed
 from core.exceptions import Conflict, DomainError, NotFound, Unprocessable
 from core.services import audit_record, event_emit
 from governance.auth import api_key_require_namespace
@@ -62,6 +63,7 @@ def version_deprecate(*, name: str, version: str, reason: str, successor: str | 
     dep.reason, dep.successor, dep.deprecated_by, dep.deprecated_at = reason, succ, actor, entry.created_at
     dep.full_clean(validate_unique=False)
     dep.save()
+    answers_changed()  # its fetch and verify answers carry the deprecation
     subject = f"{row.action.name}@{row.version}"
     data = {"successor": succ.version if succ else None}
     audit_record(action="action.deprecate", actor=actor, target=subject, reason=reason, data=data, user=user)
@@ -114,6 +116,7 @@ def version_undeprecate(*, name: str, version: str, reason: str, api_key: ApiKey
         raise Conflict(f"{name}@{version} is not deprecated", code="not_deprecated",
                        suggestion="Nothing to lift; GET the version to see its state.")
     dep.delete()
+    answers_changed()
     DeprecationEntry.objects.create(version=row, action=DeprecationAction.UNDEPRECATED, reason=reason, actor=actor)
     subject = f"{row.action.name}@{row.version}"
     audit_record(action="action.undeprecate", actor=actor, target=subject, reason=reason,

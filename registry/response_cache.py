@@ -36,6 +36,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from ninja.responses import NinjaJSONEncoder
 
+from core import answer_generation
 from core.exceptions import NotFound
 from core.metrics import verification_observed
 from governance.selectors import trust_snapshot
@@ -66,35 +67,54 @@ class Answer:
         return response
 
 
+@dataclass
+class Entry:
+    """A kept answer, the state it was rendered from, and when that state was last confirmed: under which value
+    of the change counter (core.answer_generation; None when it could not be read) and at what monotonic time."""
+
+    state: record_state.VersionState
+    answer: Answer
+    generation: int | None
+    checked_at: float
+
+    def fresh(self, generation: int | None, now: float) -> bool:
+        """Servable without a probe: the counter has not moved since the state was confirmed, recently enough."""
+        return (generation is not None and generation == self.generation
+                and now - self.checked_at < answer_generation.recheck_seconds())
+
+
 class AnswerCache:
     """LRU of answers bounded by body bytes, keyed by what the request names (``("record", name, version)``,
     ``("hash", content_hash)``, ``("verify", name, version)``); one lock (sync workers never contend for it)."""
 
     def __init__(self) -> None:
-        self._items: OrderedDict[tuple, tuple[record_state.VersionState, Answer]] = OrderedDict()
+        self._items: OrderedDict[tuple, Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> tuple[record_state.VersionState, Answer] | None:
+    def get(self, key: tuple) -> Entry | None:
         with self._lock:
             entry = self._items.get(key)
             if entry is not None:
                 self._items.move_to_end(key)
             return entry
 
-    def put(self, key: tuple, state: record_state.VersionState, answer: Answer, *, limit: int) -> None:
+    def put(self, key: tuple, state: record_state.VersionState, answer: Answer, *, limit: int,
+            generation: int | None = None, checked_at: float | None = None) -> None:
         size = len(answer.body)
+        entry = Entry(state=state, answer=answer, generation=generation,
+                      checked_at=time.monotonic() if checked_at is None else checked_at)
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._bytes -= len(old[1].body)
+                self._bytes -= len(old.answer.body)
             if size > limit // 16:  # a few huge records must not push out thousands of ordinary ones
                 return
-            self._items[key] = (state, answer)
+            self._items[key] = entry
             self._bytes += size
             while self._bytes > limit and self._items:
-                _, (_, dropped) = self._items.popitem(last=False)
-                self._bytes -= len(dropped.body)
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped.answer.body)
 
     def clear(self) -> None:
         with self._lock:
@@ -191,25 +211,32 @@ def enabled() -> bool:
 def _answer(key: tuple, probe: Callable[[], record_state.VersionState | None],
             render: Callable[[], tuple[record_state.VersionState, Answer]]) -> HttpResponse:
     limit = settings.ACTION_REGISTRY_RESPONSE_CACHE_BYTES
+    # Read before anything the answer is checked against or rendered from (see core.answer_generation).
+    generation = answer_generation.generation()
+    now = time.monotonic()
     entry = answers.get(key)
+    if entry is not None and entry.fresh(generation, now):  # nothing changed since its state was confirmed
+        verification_observed(entry.answer.verification)  # the metrics count every verification served
+        return entry.answer.response()
     share = shared._redis() is not None
     # Kept here: one state probe decides. Not kept here: the shared tier's answer (if any) costs a probe too;
     # with neither, render straight away (a probe would only add a query).
     found = shared.get(key) if share and entry is None else None
     if entry is not None or found is not None:
         current = probe()
-        if entry is not None and current == entry[0]:
-            verification_observed(entry[1].verification)  # the metrics count every verification served
-            return entry[1].response()
+        if entry is not None and current == entry.state:
+            answers.put(key, current, entry.answer, limit=limit, generation=generation, checked_at=now)
+            verification_observed(entry.answer.verification)
+            return entry.answer.response()
         if found is None and share and current is not None:
             found = shared.get(key)
         if found is not None and current is not None and found[0] == shared.state_digest(current):
-            answers.put(key, current, found[1], limit=limit)
+            answers.put(key, current, found[1], limit=limit, generation=generation, checked_at=now)
             verification_observed(found[1].verification)
             return found[1].response()
     # No such version (the render raises the 404 or 422), not seen yet, or something it shows changed.
     state, answer = render()
-    answers.put(key, state, answer, limit=limit)
+    answers.put(key, state, answer, limit=limit, generation=generation, checked_at=now)
     if share:
         shared.put(key, state, answer)
     return answer.response()

@@ -65,9 +65,13 @@ def _fresh_cache():
     """Rate-limit counters and cached answers live in the cache: no test inherits another's."""
     from django.core.cache import cache
 
+    from registry.response_cache import answers
+
     cache.clear()
+    answers.clear()  # a test database is rolled back without moving the answer counter
     yield
     cache.clear()
+    answers.clear()
 
 
 def ensure_governance_groups() -> None:
