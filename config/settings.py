@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "core.browser_middleware.BrowserMessageMiddleware",
     "core.browser_middleware.BrowserXFrameOptionsMiddleware",
     "analytics.middleware.UsageMiddleware",
+    # Innermost: a kept answer the change counter confirms is served here, before routing and the ninja operation.
+    "registry.middleware.ConfirmedAnswerMiddleware",
 ]
 # `check --deploy` looks for the CSRF and frame-options middleware by dotted path; subclasses of both are above.
 SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W002"]

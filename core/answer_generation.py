@@ -14,8 +14,8 @@ probed again at least every ``ACTION_REGISTRY_ANSWER_RECHECK_SECONDS`` (default 
 so a bump lost to a Redis failure (or a write path that forgot to bump) is stale for at most that long; with
 Redis unreachable the counter reads as unknown and every request probes, as without Redis.
 
-The counter starts at a random 62-bit value (``SET NX``) rather than 0, so after Redis loses it (restart,
-flush) it cannot count back up to a value an answer was stored under.
+The counter starts at a random 62-bit value (``SET NX``, by whichever reader or writer finds it missing) rather
+than 0, so after Redis loses it (restart, flush) it cannot count back up to a value an answer was stored under.
 """
 
 from __future__ import annotations
@@ -75,17 +75,22 @@ def _failed(what: str, exc: Exception) -> None:
 
 
 def generation() -> int | None:
-    """The counter now, or None when it cannot be read (no Redis, Redis failing, counter missing): then the
-    caller probes, as it would without the counter."""
+    """The counter now, or None when it cannot be read (no Redis, Redis failing): then the caller probes, as it
+    would without the counter. A missing counter (new, or lost with Redis) is started here at a random value:
+    safe, because the value is read before the state it will vouch for, whoever starts it."""
     client = _client()
     if client is None:
         return None
     try:
         value = client.get(KEY)
+        if value is None:
+            start = random_start()
+            value = client.set(KEY, start, nx=True, get=True)  # the existing value if another process won
+            return start if value is None else int(value)
     except Exception as exc:  # noqa: BLE001 (any Redis failure: probe instead)
         _failed("read", exc)
         return None
-    return None if value is None else int(value)
+    return int(value)
 
 
 def _bump() -> None:

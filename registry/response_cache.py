@@ -242,6 +242,19 @@ def _answer(key: tuple, probe: Callable[[], record_state.VersionState | None],
     return answer.response()
 
 
+def fresh_response(key: tuple) -> HttpResponse | None:
+    """The kept answer for ``key`` if the change counter confirms it without a probe, else None (the caller
+    then goes the whole way: ``record_response`` and friends probe or render)."""
+    entry = answers.get(key)
+    if entry is None:
+        return None
+    generation = answer_generation.generation()
+    if not entry.fresh(generation, time.monotonic()):
+        return None
+    verification_observed(entry.answer.verification)
+    return entry.answer.response()
+
+
 def _state(row: ActionVersion, stamp: tuple) -> record_state.VersionState:
     return record_state.version_state_of(row, deprecation=deprecation_of(version=row),
                                       origin=getattr(row, "mirror_origin", None), trust_stamp=stamp)

@@ -17,7 +17,8 @@ from governance.services import signing_key_revoke
 from registry.models import ActionVersion, Deprecation
 from tests.conftest import make_doc
 
-pytestmark = pytest.mark.django_db(transaction=True)  # changes must commit: the counter moves after commit
+pytestmark = pytest.mark.django_db(transaction=True)
+HEADERS = ("Content-Type", "Content-Length", "X-Action-Deprecated", "X-Action-Successor", "Deprecation", "Link")  # changes must commit: the counter moves after commit
 
 
 @pytest.fixture
@@ -57,6 +58,14 @@ def test_an_unchanged_answer_is_served_without_a_query(api, trusted_signer, coun
         again, queries = _get(api, path)
         assert rendered >= 1 and queries == 0
         assert (again.content, again["Content-Type"]) == (first.content, first["Content-Type"])
+        # Served before routing (registry.middleware): same headers around it, same route in the log and metrics.
+        assert again.wsgi_request.resolver_match.route == first.wsgi_request.resolver_match.route
+        assert again.wsgi_request.resolver_match.route.startswith("v1/actions/")
+        assert [again.get(h) for h in HEADERS] == [first.get(h) for h in HEADERS]
+        assert again["X-Content-Type-Options"] == "nosniff" and again["X-Request-ID"]
+    # A query string, or a path the router would not match, goes the usual way (and gets the usual answer).
+    assert api.get("/v1/actions/ssh.exec/versions/1.0.0/").status_code == 404
+    assert _get(api, "/v1/actions/ssh.exec/versions/1.0.0?x=1")[0].json()["version"] == "1.0.0"
 
 
 def test_every_change_shows_on_the_next_request(api, trusted_signer, counter):
@@ -103,8 +112,10 @@ def test_without_a_readable_counter_every_request_probes(api, trusted_signer, co
     _publish(api, trusted_signer)
     fetch = "/v1/actions/ssh.exec/versions/1.0.0"
     _get(api, fetch)
-    counter.delete(answer_generation.KEY)  # Redis restarted or flushed: the counter is gone
-    assert _get(api, fetch)[1] == 1  # unknown counter: the state probe decides
+    counter.delete(answer_generation.KEY)  # Redis restarted or flushed: the counter is gone...
+    assert _get(api, fetch)[1] == 1  # ...so the state probe decides, and the counter starts again (randomly)
+    assert int(counter.get(answer_generation.KEY)) > 2**20
+    assert _get(api, fetch)[1] == 0
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
     answer_generation._state.update(client=None, url=None, paused_until=0.0)
     resp, queries = _get(api, fetch)
