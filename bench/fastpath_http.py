@@ -53,11 +53,12 @@ def main() -> None:
     trivial = rows["trivial GET /health/live"]["rps"]
     print(f"{args.db}; gunicorn 4 sync workers; wrk -t1 -c{args.connections} -d{d:g}s")
     print(f"  {'row':32} {'req/s':>7} {'vs triv':>7} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'cpu ms':>7} "
-          f"{'(server':>7} {'db':>5} {'wrk)':>5} {'capacity':>8} {'load':>5}")
+          f"{'(server':>7} {'db':>5} {'redis':>5} {'wrk)':>5} {'capacity':>8} {'load':>5}")
     for label, r in rows.items():
         ratio = "" if label.startswith("trivial") else f"{100 * r['rps'] / trivial:.0f}%"
         print(f"  {label:32} {r['rps']:>7,.0f} {ratio:>7} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['errors']:>4} "
-              f"{r['cpu_ms_total']:>7.2f} {r['cpu_ms_server']:>7.2f} {r['cpu_ms_db']:>5.2f} {r['cpu_ms_loadgen']:>5.2f} "
+              f"{r['cpu_ms_total']:>7.2f} {r['cpu_ms_server']:>7.2f} {r['cpu_ms_db']:>5.2f} {r['cpu_ms_redis']:>5.2f} "
+              f"{r['cpu_ms_loadgen']:>5.2f} "
               f"{r['capacity_rps']:>8,} {r['loadavg']:>5}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 

@@ -41,7 +41,8 @@ def main() -> None:
                               database_url, a.db, args)
     finally:
         server.stop()
-    keys = ("rps", "errors", "p50_ms", "p99_ms", "cpu_ms_server", "cpu_ms_db", "cpu_ms_loadgen", "cpu_ms_total",
+    keys = ("rps", "errors", "p50_ms", "p99_ms", "cpu_ms_server", "cpu_ms_db", "cpu_ms_redis", "cpu_ms_loadgen",
+            "cpu_ms_total",
             "loadavg", "stored")
     print(json.dumps({k: row[k] for k in keys}))
 

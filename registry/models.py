@@ -30,8 +30,10 @@ class Action(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     namespace = models.CharField(max_length=200, db_index=True, help_text="The first segment of the name.")
+    # No index: nothing looks actions up by their latest version, and without one moving ``latest`` (every
+    # publish of a newer version) can be a heap-only update that touches none of this table's indexes.
     latest_version = models.ForeignKey("ActionVersion", null=True, blank=True, on_delete=models.SET_NULL,
-                                       related_name="+")
+                                       related_name="+", db_index=False)
     description = models.TextField(blank=True, help_text="The latest version's description (for search).")
     kid = models.CharField(max_length=128, blank=True, db_index=True, help_text="The latest version's signer.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -142,12 +142,26 @@ def action_version_store_verified(*, envelope: Envelope, key: SigningKey) -> Pub
     return _store(envelope=envelope, key=key, api_key=None)
 
 
-@transaction.atomic
 def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
-    """The publish transaction. Before the log lock: lock (or create) the action row, store blob and version,
-    move latest. Under it (core.transparency.log_append): the event, the log head, the leaf, then COMMIT."""
+    """The publish transaction (``_store_sql``), then the version's model assembled from what it wrote: after
+    COMMIT, because everything after the log lock is taken waits for every other publish."""
     if connection.vendor != "postgresql":
         return _store_portable(envelope=envelope, key=key, api_key=api_key)
+    stored = _store_sql(envelope=envelope, key=key, api_key=api_key)
+    if isinstance(stored, PublishResult):
+        return stored
+    action_id, version_id, latest_id, now, leaf = stored
+    return PublishResult(version=_version_model(envelope=envelope, key=key, api_key=api_key, action_id=action_id,
+                                                version_id=version_id, latest_id=latest_id, now=now),
+                         created=True, log_leaf=leaf)
+
+
+@transaction.atomic
+def _store_sql(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None):
+    """Before the log lock: lock (or create) the action row, store blob and version, move latest. Under it
+    (core.transparency.log_append): the event, the log head, the leaf, then COMMIT. Returns (action id, version
+    id, the action's latest version id, publication time, log leaf), or the PublishResult of an existing
+    version."""
     doc, name = envelope.document, envelope.name
     action_id, latest = _action_lock_sql(name)
     if action_id is None:
@@ -158,6 +172,9 @@ def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> Pu
     newer = latest is None or _is_newer(parsed, semver.Version.parse(latest[1]))
     now = timezone.now()
     sig = envelope.signature
+    subject = f"{name}@{envelope.version}"
+    payload = {"name": name, "version": envelope.version, "content_hash": envelope.content_hash, "kid": key.kid,
+               "alg": key.alg}
     version_id, existing_id, _, _ = sql_rows(_STORE_SQL, [
         action_id, envelope.version,
         envelope.content_hash, envelope.canonical, len(envelope.canonical), now,
@@ -168,9 +185,22 @@ def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> Pu
     if version_id is None:  # this version exists (committed before we took the action's lock)
         existing = ActionVersion.objects.select_related("action").get(pk=existing_id)
         return _existing(existing, envelope)
-    alias = connection.alias
+    latest_id = version_id if newer else latest[0]
+    _, leaf = event_emit_logged(kind="action.published", namespace=namespace_of(name), subject=subject,
+                                payload=payload, log_payload={**payload, "signature": sig.sig})
+    if (doc.get("compatibility") or {}).get("breaks"):  # rare: only then the model, inside the transaction
+        compatibility_declarations_record(envelope=envelope, version=_version_model(
+            envelope=envelope, key=key, api_key=api_key, action_id=action_id, version_id=version_id,
+            latest_id=latest_id, now=now))
+    return action_id, version_id, latest_id, now, leaf
+
+
+def _version_model(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None, action_id: int,
+                   version_id: int, latest_id: int, now) -> ActionVersion:
+    """The stored version as a model instance with its action and blob, built from what was written (no read)."""
+    alias, sig, parsed = connection.alias, envelope.signature, semver.Version.parse(envelope.version)
     action = Action.from_db(alias, ["id", "name", "namespace", "latest_version_id"],
-                            [action_id, name, namespace_of(name), version_id if newer else latest[0]])
+                            [action_id, envelope.name, namespace_of(envelope.name), latest_id])
     blob = Blob.from_db(alias, ["content_hash", "canonical", "size"],
                         [envelope.content_hash, envelope.canonical, len(envelope.canonical)])
     version = ActionVersion(id=version_id, action=action, version=envelope.version, major=parsed.major,
@@ -180,13 +210,7 @@ def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> Pu
     version._state.adding, version._state.db = False, alias
     for rel in _VERSION_DEPENDENTS:  # a row this transaction created has no deprecation, no mirror origin...
         rel.set_cached_value(version, None)  # ...so the response reads none of them (federation sets its own)
-    subject = f"{name}@{envelope.version}"
-    payload = {"name": name, "version": envelope.version, "content_hash": envelope.content_hash, "kid": key.kid,
-               "alg": key.alg}
-    _, leaf = event_emit_logged(kind="action.published", namespace=action.namespace, subject=subject,
-                                payload=payload, log_payload={**payload, "signature": sig.sig})
-    compatibility_declarations_record(envelope=envelope, version=version)
-    return PublishResult(version=version, created=True, log_leaf=leaf)
+    return version
 
 
 _VERSION_DEPENDENTS = [rel for rel in ActionVersion._meta.related_objects if rel.one_to_one]

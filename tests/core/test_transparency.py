@@ -192,8 +192,17 @@ def test_a_tampered_receipt_is_refused(api, trusted_signer):
 
 def test_a_rolled_back_publish_leaves_no_leaf(api, trusted_signer):
     before = LogLeaf.objects.count()
-    # Fail after log_append, inside _store's transaction: the leaf must go with the version.
-    with mock.patch("registry.services.PublishResult", side_effect=IntegrityError("boom")), \
+    # Fail right after log_append, inside the publish transaction: the leaf must go with the version.
+    from registry import services
+
+    real = services.event_emit_logged
+
+    def append_then_fail(**kwargs):
+        real(**kwargs)
+        assert LogLeaf.objects.count() == before + 1  # written, not yet committed
+        raise IntegrityError("boom")
+
+    with mock.patch("registry.services.event_emit_logged", side_effect=append_then_fail), \
             pytest.raises(IntegrityError):
         api.publish(trusted_signer.sign(make_doc()))
     assert (LogLeaf.objects.count(), ActionVersion.objects.count()) == (before, 0)
