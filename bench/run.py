@@ -113,7 +113,9 @@ class Server:
                "SECRET_KEY": "bench-" + "k" * 50, "ALLOWED_HOSTS": "127.0.0.1,localhost",
                "SECURE_SSL_REDIRECT": "0", "ACTION_REGISTRY_PUBLIC_URL": self.url,
                "GUNICORN_BIND": f"127.0.0.1:{self.port}", "PROMETHEUS_MULTIPROC_DIR": self.metrics_dir,
-               "ACTION_REGISTRY_VAR_DIR": str(DATA / "var"), "LOG_LEVEL": "INFO"}
+               "ACTION_REGISTRY_VAR_DIR": str(DATA / "var"), "LOG_LEVEL": "INFO",
+               # No worker recycling mid-row: a restarted worker starts cold and its CPU leaves the meter with it.
+               "GUNICORN_MAX_REQUESTS": "0"}
         if workers:
             env["WEB_CONCURRENCY"] = str(workers)
         env.pop("PYTEST_VERSION", None)
