@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--hot", type=int, default=500)
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: the conf's)")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
@@ -36,7 +37,7 @@ def main() -> None:
     fetch = paths_file(f"{args.db}-hot-fetch.txt", [f"/v1/actions/{n}/versions/{v}" for n, v in samples])
     verify = paths_file(f"{args.db}-hot-verify.txt", [f"/v1/actions/{n}/versions/{v}/verify" for n, v in samples])
     live = paths_file("live.txt", ["/health/live"])
-    server = Server(with_db(args.database_url, args.db), args.redis_url, DATA / f"{args.db}-hot-server.log", None)
+    server = Server(with_db(args.database_url, args.db), args.redis_url, DATA / f"{args.db}-hot-server.log", args.workers)
     try:
         d, c = args.duration, args.connections
         meter = CpuMeter(server, args.database_url, args.db)
@@ -51,7 +52,7 @@ def main() -> None:
     finally:
         server.stop()
     trivial = rows["trivial GET /health/live"]["rps"]
-    print(f"{args.db}; gunicorn 4 sync workers; wrk -t1 -c{args.connections} -d{d:g}s")
+    print(f"{args.db}; gunicorn {args.workers or 'default (2 x cores)'} sync workers; wrk -t1 -c{args.connections} -d{d:g}s")
     print(f"  {'row':32} {'req/s':>7} {'vs triv':>7} {'p50 ms':>7} {'p99 ms':>7} {'err':>4} {'cpu ms':>7} "
           f"{'(server':>7} {'db':>5} {'redis':>5} {'wrk)':>5} {'capacity':>8} {'load':>5}")
     for label, r in rows.items():

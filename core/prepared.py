@@ -142,10 +142,9 @@ def sql_rows(sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
     return _rows(connections["default"], sql, params)
 
 
-def _reused_cursor(conn):
+def _raw_cursor(conn):
     """One preparing cursor per PostgreSQL connection, kept for the connection's life: a cursor's type
-    loaders (a time-zone lookup for every timestamptz column) are set up once instead of on every statement.
-    Wrapped per call in Django's cursor wrapper, so query logging and error translation apply as usual."""
+    loaders (a time-zone lookup for every timestamptz column) are set up once instead of on every statement."""
     raw = getattr(conn, "_prepared_cursor", None)
     if raw is None or raw.connection is not conn.connection or raw.closed:
         conn.ensure_connection()
@@ -154,6 +153,12 @@ def _reused_cursor(conn):
             if conn.connection.prepare_threshold is None:
                 conn.connection.prepare_threshold = 2**31 - 1  # as in _cursor
             raw = conn._prepared_cursor = _preparing_cursor_class()(conn.connection)
+    return raw
+
+
+def _reused_cursor(conn):
+    """The connection's kept cursor in Django's cursor wrapper (query logging, execute wrappers)."""
+    raw = _raw_cursor(conn)
     return conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
 
 
@@ -162,6 +167,16 @@ def _rows(conn, sql: str, params) -> list[tuple]:
         with _cursor(conn) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall() if cursor.description is not None else []
+    elif not conn.queries_logged and not conn.execute_wrappers:
+        # What Django's cursor wrapper does for a statement, without building a wrapper (and a wrapped
+        # fetchall) each time: refuse inside a broken transaction, translate driver errors. 67 -> 35 us a
+        # statement; a publish runs nine.
+        raw = _raw_cursor(conn)
+        conn.validate_no_broken_transaction()
+        with conn.wrap_database_errors:
+            raw.execute(sql, params)
+            result = raw.pgresult
+            return raw.fetchall() if result is not None and result.status == _TUPLES_OK else []
     else:
         cursor = _reused_cursor(conn)  # not closed: the next statement on this connection reuses it
         cursor.execute(sql, params)
