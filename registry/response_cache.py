@@ -2,9 +2,12 @@
 
 A record's bytes never change, but its answer also shows things that do: the verification against the trust
 store (revocations, rotations, delegations), the deprecation annotation and its headers, the ``latest`` marker
-and the mirror origin. Every request reads all of them in one small prepared query
-(``record_state.version_state``) and reuses a rendered answer only when they equal what it was rendered from, so
-a change committed by any process shows on the very next request to every worker; there is no TTL.
+and the mirror origin. A request reads all of them in one small prepared query (``record_state.version_state``)
+and reuses a rendered answer only when they equal what it was rendered from, so a change committed by any
+process shows on the very next request to every worker; there is no TTL. With Redis, the probe is skipped while
+the change counter (``core.answer_generation``) has not moved since the answer's state was last confirmed, and
+at most ``ACTION_REGISTRY_ANSWER_RECHECK_SECONDS`` after that; ``registry.middleware`` serves such answers before
+routing.
 
 On a miss the answer is stored under the state of the rows it was rendered from, not under the state the probe
 read: a deprecation lifted between the probe and the render, then restored, would otherwise leave new bytes
