@@ -5,6 +5,11 @@ request: a round trip per publish, more than some of its statements cost. A conn
 requests has nothing to read; when the server ends it (restart, ``pg_terminate_backend``, an idle timeout) it
 sends its goodbye and closes the socket, which then polls readable. So: poll the socket without waiting, and
 only if something is there run Django's own check (which then finds the connection broken and reconnects).
+
+The one case it lets through: a request that starts in the instant between the server deciding to end the
+connection and its goodbye arriving (sub-millisecond for ``pg_terminate_backend`` or a fast shutdown). That
+request's first statement fails as it would had the server died a moment later, mid-request; Django then drops
+the connection at the end of the request and the next one reconnects.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ connection the server ended between requests is replaced before the request uses
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 from django.db import connection, connections
@@ -51,6 +53,13 @@ def test_a_connection_the_server_ended_is_replaced_before_use(checks):
     with psycopg.connect(host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432,
                          user=settings["USER"], dbname=connection.settings_dict["NAME"], autocommit=True) as admin:
         assert admin.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+        # pg_terminate_backend only signals; the backend says goodbye and exits a moment later. A request in
+        # that moment would still find the socket quiet (the window is the server's, not this check's: see
+        # core/postgresql/base.py), so wait until the backend is gone, as any later request would.
+        for _ in range(200):
+            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+                break
+            time.sleep(0.01)
     _new_request()
     # Without a check this would fail with "terminating connection due to administrator command".
     assert _backend_pid() != pid
