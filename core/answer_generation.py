@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 
 from django.conf import settings
 from django.db import transaction
 
+from core.redis_clients import OptionalRedis
+
 KEY = "ar:answers:generation"
 TIMEOUT_SECONDS = 0.05
-PAUSE_AFTER_ERROR_SECONDS = 5.0
 # KEYS[1] = the counter; ARGV[1] = a random start used only if the counter is missing. Returns the new value.
 BUMP_LUA = ("if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return tonumber(ARGV[1]) end "
             "return redis.call('INCR', KEYS[1])")
@@ -39,8 +39,8 @@ PUBLISH_BUMP_LUA = ("redis.call('PUBLISH', ARGV[2], ARGV[3]) "
                     "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return tonumber(ARGV[1]) end "
                     "return redis.call('INCR', KEYS[1])")
 
-logger = logging.getLogger("action_registry.cache")
-_state = {"client": None, "url": None, "paused_until": 0.0}
+_redis = OptionalRedis("answer counter (answers are probed meanwhile)", timeout=TIMEOUT_SECONDS,
+                       logger=logging.getLogger("action_registry.cache"))
 
 
 def recheck_seconds() -> float:
@@ -56,22 +56,7 @@ def random_start() -> int:
 
 
 def _client():
-    url = getattr(settings, "REDIS_URL", "") or ""
-    if not url or recheck_seconds() <= 0 or time.monotonic() < _state["paused_until"]:
-        return None
-    if _state["client"] is None or _state["url"] != url:
-        import redis
-
-        _state["client"] = redis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS,
-                                                socket_connect_timeout=TIMEOUT_SECONDS)
-        _state["url"] = url
-    return _state["client"]
-
-
-def _failed(what: str, exc: Exception) -> None:
-    _state["paused_until"] = time.monotonic() + PAUSE_AFTER_ERROR_SECONDS
-    logger.warning("answer generation: %s failed, answers are probed for %.0f s: %s", what,
-                   PAUSE_AFTER_ERROR_SECONDS, exc)
+    return _redis.client() if recheck_seconds() > 0 else None
 
 
 def generation() -> int | None:
@@ -88,7 +73,7 @@ def generation() -> int | None:
             value = client.set(KEY, start, nx=True, get=True)  # the existing value if another process won
             return start if value is None else int(value)
     except Exception as exc:  # noqa: BLE001 (any Redis failure: probe instead)
-        _failed("read", exc)
+        _redis.failed(exc)
         return None
     return int(value)
 
@@ -100,7 +85,7 @@ def _bump() -> None:
     try:
         client.eval(BUMP_LUA, 1, KEY, random_start())
     except Exception as exc:  # noqa: BLE001 (the recheck interval bounds what a lost bump costs)
-        _failed("bump", exc)
+        _redis.failed(exc)
 
 
 def answers_changed() -> None:

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -25,9 +24,9 @@ import redis
 from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.connection import parse_url
-from redis.retry import Retry
 
 from core import answer_generation
+from core.redis_clients import redis_client
 
 logger = logging.getLogger("action_registry.events")
 
@@ -49,24 +48,11 @@ def bus_url() -> str:
 
 # --- sending (any process; sync: the after-commit fan-out and the drain run in request or task threads) ---
 
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
-
-
 def _client(url: str) -> redis.Redis:
-    """One client (and connection pool) per process and URL, kept for the process's life."""
-    client = _clients.get(url)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(url)
-            if client is None:
-                # One immediate retry reconnects a pooled connection a restarted Redis dropped; no backoff, so a
-                # Redis that is down fails the send at once instead of holding the publish request.
-                client = redis.Redis.from_url(url, socket_timeout=SEND_TIMEOUT_SECONDS,
-                                              socket_connect_timeout=SEND_TIMEOUT_SECONDS,
-                                              retry=Retry(NoBackoff(), 1))
-                _clients[url] = client
-    return client
+    """One client (and connection pool) per process and URL. One immediate retry reconnects a pooled connection
+    a restarted Redis dropped; no backoff, so a Redis that is down fails the send at once instead of holding the
+    publish request."""
+    return redis_client(url, timeout=SEND_TIMEOUT_SECONDS, retry_once=True)
 
 
 def publish(frames: Sequence[str]) -> None:

@@ -19,24 +19,6 @@ from django.db import connections, router
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators
 
-
-def _cursor(conn):
-    """Django's cursor wrapper (query logging, error translation, transaction checks) around a cursor that
-    binds on the server, so psycopg prepares the statement after a few runs on this connection: a seven-table
-    join costs PostgreSQL far more to plan than to run, and Django's default client-side binding re-plans it
-    on every request."""
-    if conn.vendor != "postgresql" or not getattr(settings, "DB_PREPARED_STATEMENTS", True):
-        return conn.cursor()
-    conn.ensure_connection()
-    conn.validate_thread_sharing()
-    if conn.connection.prepare_threshold is None:
-        # Django turns preparation off (None); a number turns it back on for cursors that ask for it. Django's
-        # own client-side binding cursors never prepare, and nothing else here reaches this threshold.
-        conn.connection.prepare_threshold = 2**31 - 1
-    raw = _preparing_cursor_class()(conn.connection)
-    return conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
-
-
 _TUPLES_OK = 2  # psycopg.pq.ExecStatus.TUPLES_OK: the statement returned rows (reading .description builds columns)
 
 
@@ -143,45 +125,39 @@ def sql_rows(sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
 
 
 def _raw_cursor(conn):
-    """One preparing cursor per PostgreSQL connection, kept for the connection's life: a cursor's type
-    loaders (a time-zone lookup for every timestamptz column) are set up once instead of on every statement."""
+    """One cursor per PostgreSQL connection that binds on the server and prepares what it runs, kept for the
+    connection's life: a seven-table join costs PostgreSQL far more to plan than to run (Django's client-side
+    binding re-plans it on every request), and a kept cursor sets up its type loaders once, not per statement."""
     raw = getattr(conn, "_prepared_cursor", None)
     if raw is None or raw.connection is not conn.connection or raw.closed:
         conn.ensure_connection()
-        if raw is None or raw.connection is not conn.connection or raw.closed:
-            conn.validate_thread_sharing()
-            if conn.connection.prepare_threshold is None:
-                conn.connection.prepare_threshold = 2**31 - 1  # as in _cursor
-            raw = conn._prepared_cursor = _preparing_cursor_class()(conn.connection)
+        conn.validate_thread_sharing()
+        if conn.connection.prepare_threshold is None:
+            # Django turns preparation off (None); a number turns it back on for cursors that ask for it. Django's
+            # own client-side binding cursors never prepare, and nothing else here reaches this threshold.
+            conn.connection.prepare_threshold = 2**31 - 1
+        raw = conn._prepared_cursor = _preparing_cursor_class()(conn.connection)
     return raw
-
-
-def _reused_cursor(conn):
-    """The connection's kept cursor in Django's cursor wrapper (query logging, execute wrappers)."""
-    raw = _raw_cursor(conn)
-    return conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
 
 
 def _rows(conn, sql: str, params) -> list[tuple]:
     if conn.vendor != "postgresql" or not getattr(settings, "DB_PREPARED_STATEMENTS", True):
-        with _cursor(conn) as cursor:
+        with conn.cursor() as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall() if cursor.description is not None else []
-    elif not conn.queries_logged and not conn.execute_wrappers:
+            return cursor.fetchall() if cursor.description is not None else []
+    raw = _raw_cursor(conn)  # never closed here: the next statement on this connection reuses it
+    if not conn.queries_logged and not conn.execute_wrappers:
         # What Django's cursor wrapper does for a statement, without building a wrapper (and a wrapped
-        # fetchall) each time: refuse inside a broken transaction, translate driver errors. 67 -> 35 us a
-        # statement; a publish runs nine.
-        raw = _raw_cursor(conn)
+        # fetchall) each time: refuse inside a broken transaction, translate driver errors (37 -> 31 us).
         conn.validate_no_broken_transaction()
         with conn.wrap_database_errors:
             raw.execute(sql, params)
             result = raw.pgresult
             return raw.fetchall() if result is not None and result.status == _TUPLES_OK else []
-    else:
-        cursor = _reused_cursor(conn)  # not closed: the next statement on this connection reuses it
-        cursor.execute(sql, params)
-        result = cursor.cursor.pgresult
-        rows = cursor.fetchall() if result is not None and result.status == _TUPLES_OK else []
+    cursor = conn.make_debug_cursor(raw) if conn.queries_logged else conn.make_cursor(raw)
+    cursor.execute(sql, params)
+    result = raw.pgresult
+    rows = cursor.fetchall() if result is not None and result.status == _TUPLES_OK else []
     if conn.queries_logged and conn.queries_log and conn.queries_log[-1].get("sql") is None:
         # psycopg keeps no query text for a prepared execution; tests that read connection.queries need it.
         conn.queries_log[-1]["sql"] = conn.ops.compose_sql(sql, params)

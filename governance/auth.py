@@ -11,6 +11,7 @@ from ninja.security import HttpBearer
 
 from action_registry.document import in_namespace
 from core.exceptions import DomainError, Forbidden, Unauthorized
+from core.redis_clients import redis_client
 from governance import selectors, services
 from governance.models import ApiKey
 
@@ -58,25 +59,15 @@ def _auth_failures_check(request) -> str:
     return bucket
 
 
-_redis_clients: dict[str, object] = {}
 _REDIS_PREFIX = "ar:"
 _REDIS_TIMEOUT_SECONDS = 0.2
 
 
 def _redis():
-    """A client of REDIS_URL kept for the process, or None without one (then Django's cache, in-process).
-    Django's cache API builds a client object per call: on every authenticated request that cost three
-    times the GET itself."""
+    """REDIS_URL's client kept by the process, or None without one (then Django's cache, in-process). Django's
+    cache API builds a client object per call: on every authenticated request that cost three times the GET."""
     url = getattr(settings, "REDIS_URL", "") or ""
-    if not url:
-        return None
-    client = _redis_clients.get(url)
-    if client is None:
-        import redis
-
-        client = _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=_REDIS_TIMEOUT_SECONDS,
-                                                            socket_connect_timeout=_REDIS_TIMEOUT_SECONDS)
-    return client
+    return redis_client(url, timeout=_REDIS_TIMEOUT_SECONDS) if url else None
 
 
 def _cache_get(bucket: str) -> int | None:

@@ -45,8 +45,14 @@ class ConfirmedAnswerMiddleware:
                     kind, key = "verify", ("verify", found["name"], found["version"])
                 else:
                     kind, key = "record", ("record", found["name"], found["version"])
-                response = response_cache.fresh_response(key)
+                response, generation = response_cache.fresh_response(key)
                 if response is not None:
                     request.resolver_match = _route_match(kind)
                     return response
+                # The view probes or renders: with the counter as read here, not read a second time.
+                token = response_cache._generation_read.set((generation,))
+                try:
+                    return self.get_response(request)
+                finally:
+                    response_cache._generation_read.reset(token)
         return self.get_response(request)

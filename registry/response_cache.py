@@ -33,6 +33,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -42,6 +43,7 @@ from ninja.responses import NinjaJSONEncoder
 from core import answer_generation
 from core.exceptions import NotFound
 from core.metrics import verification_observed
+from core.redis_clients import OptionalRedis
 from governance.selectors import trust_snapshot
 from registry import record_state, records, selectors
 from registry.lifecycle_api import deprecation_headers
@@ -132,7 +134,7 @@ answers = AnswerCache()
 logger = logging.getLogger("action_registry.cache")
 
 
-class SharedAnswers:
+class SharedAnswers(OptionalRedis):
     """Answers shared by every process through Redis, keyed by sha256(request key), each with the digest of the
     state it was rendered from (the last writer wins; readers compare the digest); entries expire
     (``ACTION_REGISTRY_SHARED_ANSWER_TTL``, default 1 h) and are bounded by Redis's own memory policy.
@@ -140,29 +142,12 @@ class SharedAnswers:
 
     PREFIX = "ar:answer:"
     TIMEOUT_SECONDS = 0.05
-    PAUSE_AFTER_ERROR_SECONDS = 5.0
 
     def __init__(self) -> None:
-        self._client = None
-        self._url = None
-        self._paused_until = 0.0
+        super().__init__("shared answer cache", timeout=self.TIMEOUT_SECONDS, logger=logger)
 
     def _redis(self):
-        url = getattr(settings, "REDIS_URL", "") or ""
-        if not url or not getattr(settings, "ACTION_REGISTRY_SHARED_ANSWERS", False) \
-                or time.monotonic() < self._paused_until:
-            return None
-        if self._client is None or self._url != url:
-            import redis
-
-            self._client = redis.Redis.from_url(url, socket_timeout=self.TIMEOUT_SECONDS,
-                                                socket_connect_timeout=self.TIMEOUT_SECONDS)
-            self._url = url
-        return self._client
-
-    def _failed(self, exc: Exception) -> None:
-        self._paused_until = time.monotonic() + self.PAUSE_AFTER_ERROR_SECONDS
-        logger.warning("shared answer cache unavailable for %.0f s: %s", self.PAUSE_AFTER_ERROR_SECONDS, exc)
+        return self.client() if getattr(settings, "ACTION_REGISTRY_SHARED_ANSWERS", False) else None
 
     @classmethod
     def _key(cls, key: tuple) -> str:
@@ -181,7 +166,7 @@ class SharedAnswers:
         try:
             raw = client.get(self._key(key))
         except Exception as exc:  # noqa: BLE001 (any Redis failure: render instead)
-            self._failed(exc)
+            self.failed(exc)
             return None
         if raw is None:
             return None
@@ -200,7 +185,7 @@ class SharedAnswers:
             client.set(self._key(key), head + b"\n" + answer.body,
                        ex=getattr(settings, "ACTION_REGISTRY_SHARED_ANSWER_TTL", 3600))
         except Exception as exc:  # noqa: BLE001
-            self._failed(exc)
+            self.failed(exc)
 
 
 shared = SharedAnswers()
@@ -214,13 +199,14 @@ def enabled() -> bool:
 def _answer(key: tuple, probe: Callable[[], record_state.VersionState | None],
             render: Callable[[], tuple[record_state.VersionState, Answer]]) -> HttpResponse:
     limit = settings.ACTION_REGISTRY_RESPONSE_CACHE_BYTES
-    # Read before anything the answer is checked against or rendered from (see core.answer_generation).
-    generation = answer_generation.generation()
+    # Read before anything the answer is checked against or rendered from (see core.answer_generation); the
+    # middleware may have read it already in this request (registry.middleware), which is as early.
+    read = _generation_read.get()
+    generation = read[0] if read is not None else answer_generation.generation()
     now = time.monotonic()
     entry = answers.get(key)
     if entry is not None and entry.fresh(generation, now):  # nothing changed since its state was confirmed
-        verification_observed(entry.answer.verification)  # the metrics count every verification served
-        return entry.answer.response()
+        return _served(entry.answer)
     share = shared._redis() is not None
     # Kept here: one state probe decides. Not kept here: the shared tier's answer (if any) costs a probe too;
     # with neither, render straight away (a probe would only add a query).
@@ -229,14 +215,12 @@ def _answer(key: tuple, probe: Callable[[], record_state.VersionState | None],
         current = probe()
         if entry is not None and current == entry.state:
             answers.put(key, current, entry.answer, limit=limit, generation=generation, checked_at=now)
-            verification_observed(entry.answer.verification)
-            return entry.answer.response()
+            return _served(entry.answer)
         if found is None and share and current is not None:
             found = shared.get(key)
         if found is not None and current is not None and found[0] == shared.state_digest(current):
             answers.put(key, current, found[1], limit=limit, generation=generation, checked_at=now)
-            verification_observed(found[1].verification)
-            return found[1].response()
+            return _served(found[1])
     # No such version (the render raises the 404 or 422), not seen yet, or something it shows changed.
     state, answer = render()
     answers.put(key, state, answer, limit=limit, generation=generation, checked_at=now)
@@ -245,17 +229,23 @@ def _answer(key: tuple, probe: Callable[[], record_state.VersionState | None],
     return answer.response()
 
 
-def fresh_response(key: tuple) -> HttpResponse | None:
-    """The kept answer for ``key`` if the change counter confirms it without a probe, else None (the caller
-    then goes the whole way: ``record_response`` and friends probe or render)."""
-    entry = answers.get(key)
-    if entry is None:
-        return None
+def _served(answer: Answer) -> HttpResponse:
+    verification_observed(answer.verification)  # the metrics count every verification served
+    return answer.response()
+
+
+# The change counter as read earlier in this request (a 1-tuple; None: not read yet), set by registry.middleware.
+_generation_read: ContextVar[tuple[int | None] | None] = ContextVar("answer_generation_read", default=None)
+
+
+def fresh_response(key: tuple) -> tuple[HttpResponse | None, int | None]:
+    """The kept answer for ``key`` if the change counter confirms it without a probe (else None), and the
+    counter as read: the caller hands it on (``_generation_read``) when it goes the whole way instead."""
     generation = answer_generation.generation()
-    if not entry.fresh(generation, time.monotonic()):
-        return None
-    verification_observed(entry.answer.verification)
-    return entry.answer.response()
+    entry = answers.get(key)
+    if entry is None or not entry.fresh(generation, time.monotonic()):
+        return None, generation
+    return _served(entry.answer), generation
 
 
 def _state(row: ActionVersion, stamp: tuple) -> record_state.VersionState:

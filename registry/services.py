@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 import semver
 from django.conf import settings
@@ -148,20 +150,27 @@ def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> Pu
     if connection.vendor != "postgresql":
         return _store_portable(envelope=envelope, key=key, api_key=api_key)
     stored = _store_sql(envelope=envelope, key=key, api_key=api_key)
-    if isinstance(stored, PublishResult):
+    if isinstance(stored, PublishResult):  # the version existed
         return stored
-    action_id, version_id, latest_id, now, leaf = stored
-    return PublishResult(version=_version_model(envelope=envelope, key=key, api_key=api_key, action_id=action_id,
-                                                version_id=version_id, latest_id=latest_id, now=now),
-                         created=True, log_leaf=leaf)
+    return PublishResult(version=_version_model(envelope=envelope, key=key, api_key=api_key, written=stored),
+                         created=True, log_leaf=stored.leaf)
+
+
+class _Written(NamedTuple):
+    """What the publish transaction wrote, for the model assembled after COMMIT."""
+
+    action_id: int
+    version_id: int
+    latest_id: int
+    published_at: datetime
+    leaf: LogLeaf
 
 
 @transaction.atomic
-def _store_sql(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None):
+def _store_sql(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> _Written | PublishResult:
     """Before the log lock: lock (or create) the action row, store blob and version, move latest. Under it
-    (core.transparency.log_append): the event, the log head, the leaf, then COMMIT. Returns (action id, version
-    id, the action's latest version id, publication time, log leaf), or the PublishResult of an existing
-    version."""
+    (core.transparency.log_append): the event, the log head, the leaf, then COMMIT. Returns what it wrote, or the
+    PublishResult of the existing version."""
     doc, name = envelope.document, envelope.name
     action_id, latest = _action_lock_sql(name)
     if action_id is None:
@@ -188,25 +197,25 @@ def _store_sql(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None):
     latest_id = version_id if newer else latest[0]
     _, leaf = event_emit_logged(kind="action.published", namespace=namespace_of(name), subject=subject,
                                 payload=payload, log_payload={**payload, "signature": sig.sig})
+    written = _Written(action_id, version_id, latest_id, now, leaf)
     if (doc.get("compatibility") or {}).get("breaks"):  # rare: only then the model, inside the transaction
         compatibility_declarations_record(envelope=envelope, version=_version_model(
-            envelope=envelope, key=key, api_key=api_key, action_id=action_id, version_id=version_id,
-            latest_id=latest_id, now=now))
-    return action_id, version_id, latest_id, now, leaf
+            envelope=envelope, key=key, api_key=api_key, written=written))
+    return written
 
 
-def _version_model(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None, action_id: int,
-                   version_id: int, latest_id: int, now) -> ActionVersion:
+def _version_model(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None,
+                   written: _Written) -> ActionVersion:
     """The stored version as a model instance with its action and blob, built from what was written (no read)."""
     alias, sig, parsed = connection.alias, envelope.signature, semver.Version.parse(envelope.version)
     action = Action.from_db(alias, ["id", "name", "namespace", "latest_version_id"],
-                            [action_id, envelope.name, namespace_of(envelope.name), latest_id])
+                            [written.action_id, envelope.name, namespace_of(envelope.name), written.latest_id])
     blob = Blob.from_db(alias, ["content_hash", "canonical", "size"],
                         [envelope.content_hash, envelope.canonical, len(envelope.canonical)])
-    version = ActionVersion(id=version_id, action=action, version=envelope.version, major=parsed.major,
+    version = ActionVersion(id=written.version_id, action=action, version=envelope.version, major=parsed.major,
                             minor=parsed.minor, patch=parsed.patch, prerelease=parsed.prerelease or "", blob=blob,
-                            kid=sig.kid, alg=sig.alg, sig=sig.sig, signing_key=key, published_at=now,
-                            published_by=api_key)
+                            kid=sig.kid, alg=sig.alg, sig=sig.sig, signing_key=key,
+                            published_at=written.published_at, published_by=api_key)
     version._state.adding, version._state.db = False, alias
     for rel in _VERSION_DEPENDENTS:  # a row this transaction created has no deprecation, no mirror origin...
         rel.set_cached_value(version, None)  # ...so the response reads none of them (federation sets its own)

@@ -28,11 +28,11 @@ def counter(settings, redis_url):
     settings.REDIS_URL = redis_url
     client = redis.Redis.from_url(redis_url)
     client.delete(answer_generation.KEY)
-    answer_generation._state.update(client=None, url=None, paused_until=0.0)
+    answer_generation._redis._paused_until = 0.0
     yield client
     client.delete(answer_generation.KEY)
     client.close()
-    answer_generation._state.update(client=None, url=None, paused_until=0.0)
+    answer_generation._redis._paused_until = 0.0
 
 
 def _publish(api, signer, name="ssh.exec", version="1.0.0") -> dict:
@@ -117,7 +117,7 @@ def test_without_a_readable_counter_every_request_probes(api, trusted_signer, co
     assert int(counter.get(answer_generation.KEY)) > 2**20
     assert _get(api, fetch)[1] == 0
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
-    answer_generation._state.update(client=None, url=None, paused_until=0.0)
+    answer_generation._redis._paused_until = 0.0
     resp, queries = _get(api, fetch)
     assert queries == 1 and resp.json()["verification"]["verified"] is True
 
