@@ -179,9 +179,9 @@ def parse_envelope(body: Any, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Envelope
     if extra:
         raise DocumentError(f"unknown envelope field(s): {', '.join(sorted(extra))}", code="invalid_envelope")
     doc = validate_document(body["action"])
-    check_value(doc, max_depth=max_depth)
+    plain = check_value(doc, max_depth=max_depth)
     signature = parse_signature(body["signature"])
-    data = canonicalize(doc)
+    data = canonicalize(doc, plain=plain)
     return Envelope(document=doc, canonical=data, content_hash=content_hash(data), signature=signature)
 
 

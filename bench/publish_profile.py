@@ -58,6 +58,9 @@ def main() -> None:
     parser.add_argument("--no-fanout", action="store_true",
                         help="drop the after-commit event dispatch (core.outbox), to measure its share")
     parser.add_argument("--show-sql", action="store_true", help="print every statement of one publish")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions of this process and its PostgreSQL backend with perf stat "
+                             "(a figure the machine's load does not move; needs linux-perf)")
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = _database(args.db)
@@ -161,6 +164,7 @@ def run(args) -> None:
 
         sampler = Profiler(interval=0.001)
         sampler.start()
+    counter = _Instructions(os.getpid(), backend) if args.instructions else None
     if prof:
         prof.enable()
     for i in range(40, total):
@@ -174,6 +178,10 @@ def run(args) -> None:
     wall, cpu, db = time.perf_counter() - wall0, time.process_time() - cpu0, _proc_cpu(backend) - db0
     walls.sort()
     n = args.count
+    if counter:
+        python_insns, db_insns = counter.stop()
+        print(f"instructions per publish: python {python_insns / n / 1e6:.2f} M + PostgreSQL {db_insns / n / 1e6:.2f} M"
+              f" = {(python_insns + db_insns) / n / 1e6:.2f} M")
     print(f"{n} publishes in {wall:.2f} s: wall {1000 * wall / n:.2f} ms/publish "
           f"(p50 {1000 * walls[n // 2]:.2f}, p99 {1000 * walls[int(n * 0.99)]:.2f}); "
           f"CPU {1000 * (cpu + db) / n:.2f} ms/publish (python {1000 * cpu / n:.2f} + PostgreSQL "
@@ -184,6 +192,35 @@ def run(args) -> None:
         prof.dump_stats(args.profile_out)
         pstats.Stats(prof).sort_stats("cumulative").print_stats(60)
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+
+
+class _Instructions:
+    """perf stat -e instructions on two processes, one count each, from start to stop()."""
+
+    def __init__(self, *pids: int) -> None:
+        import subprocess
+        import tempfile
+
+        self.out = tempfile.NamedTemporaryFile(suffix=".perf", delete=False).name
+        self.procs = [subprocess.Popen(["perf", "stat", "-x,", "-e", "instructions:u,instructions:k", "-p", str(pid),
+                                        "-o", f"{self.out}.{pid}"]) for pid in pids]
+        self.pids = pids
+        time.sleep(0.5)  # perf attached
+
+    def stop(self) -> list[int]:
+        import signal
+
+        counts = []
+        for proc, pid in zip(self.procs, self.pids):
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+            total = 0
+            for line in Path(f"{self.out}.{pid}").read_text().splitlines():
+                fields = line.split(",")
+                if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
+                    total += int(fields[0])
+            counts.append(total)
+        return counts
 
 
 def _delegate(root_priv, leaf_priv):

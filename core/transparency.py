@@ -193,12 +193,12 @@ def log_append(*, kind: str, payload: dict[str, Any], namespace: str = "", subje
     clash = set(payload) & set(RESERVED_FIELDS)
     if clash:
         raise ValueError(f"payload may not set {sorted(clash)}: the log sets them")
-    check_value(payload)  # before the lock: a bad payload must not hold everyone up
+    plain = check_value(payload)  # before the lock: a bad payload must not hold everyone up
     log_lock()
     size, known = _log_head(event)
     now = timezone.now()
     entry = {"kind": kind, "integrated_at": _iso(now), **payload}
-    data = canonicalize(entry)
+    data = canonicalize(entry, plain=plain and kind.isascii())
     leaf = merkle.leaf_hash(data)
 
     # The new leaf completes one subtree per trailing 1-bit of its index; each needs its left sibling.

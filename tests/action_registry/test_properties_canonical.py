@@ -89,3 +89,36 @@ def test_an_unsafe_integer_is_refused_by_both_doors(n, negative):
     assert info.value.code == "invalid_number"
     with pytest.raises(CanonicalizationError):
         check_value({"n": [n]})
+
+
+# Characters around the places where the fast encoder and RFC 8785 could part: controls, quotes and backslashes,
+# the last BMP characters below the surrogates, the private-use block above them, and supplementary characters.
+awkward = st.text(st.sampled_from("a\x00\x1f\x7f\"\\/\b\f\n\r\t\u2028\u00e9\ud7ff\ue000\uffff\U00010000\U0001f600"),
+                  max_size=6)
+wide_values = st.recursive(st.none() | st.booleans() | safe_ints | awkward | texts | floats,
+                           lambda children: st.lists(children, max_size=4)
+                           | st.dictionaries(awkward | texts, children, max_size=5), max_leaves=24)
+
+
+@settings(max_examples=EXAMPLES * 3, deadline=None)
+@given(wide_values)
+def test_the_fast_encoder_writes_what_rfc8785_writes(value):
+    """canonicalize takes the standard library's C encoder for plain values and rfc8785 for the rest: whichever
+    it takes, the bytes are rfc8785's, and check_value says plain only when the C encoder's bytes are."""
+    import rfc8785
+
+    reference = rfc8785.dumps(value)
+    plain = check_value(value)
+    assert canonicalize(value) == reference
+    assert canonicalize(value, plain=plain) == reference
+    if plain:
+        assert json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() == reference
+
+
+def test_plain_means_no_double_and_no_key_from_the_surrogates_up():
+    assert check_value({"a": [1, "\U0001f600", {"\ud7ff": None}]}) is True
+    assert check_value({"a": 1.5}) is False
+    assert check_value({"\ue000": 1}) is False
+    assert check_value({"\U00010000": 1}) is False
+    # The order a plain-key check guards: U+E000 sorts after U+10000 in UTF-16, before it by code point.
+    assert canonicalize({"\ue000": 1, "\U00010000": 2}) == '{"\U00010000":2,"\ue000":1}'.encode()
