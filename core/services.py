@@ -42,9 +42,15 @@ def event_emit_logged(*, kind: str, namespace: str = "", subject: str = "", payl
     event = Event(kind=kind, namespace=namespace, subject=subject, payload=payload,
                   request_id=current_request_id() or "")
     leaf = log_append(kind=kind, namespace=namespace, subject=subject, payload=log_payload, event=event)
+    event_logged(event)
+    return event, leaf
+
+
+def event_logged(event: Event) -> None:
+    """Hand an event written with its log entry (``core.transparency.log_append``, or ``registry_publish``) to
+    the listeners once it commits: at once when it was written outside a transaction (then it has)."""
     for callback in _listeners:
         transaction.on_commit(lambda cb=callback, ev=event: cb(ev))
-    return event, leaf
 
 
 def audit_record(*, action: str, actor: str, target: str = "", reason: str = "", data: dict | None = None,

@@ -131,50 +131,64 @@ def log_lock_taken() -> None:
         transaction.on_commit(_lock_held_marker)
 
 
-# The log's size and the hashes of the complete subtrees of its current tree (one per 1-bit of the size,
-# at (level k, index (size >> k) - 1)): everything an append needs, in one round trip under the lock.
-_HEAD_SQL = ('WITH s AS (SELECT COALESCE(MAX("index") + 1, 0) AS n FROM core_logleaf) '
-             'SELECT s.n, k.lvl, node."hash" FROM s '
-             'LEFT JOIN generate_series(0, 62) AS k(lvl) ON (s.n >> k.lvl) & 1 = 1 '
-             'LEFT JOIN core_lognode node ON node."level" = k.lvl AND node."index" = (s.n >> k.lvl) - 1')
-# The same, with the change's outbox event written in that round trip: its id comes from the sequence under
-# the lock, so event ids become visible in id order (core.services.event_emit keeps the same promise).
-_HEAD_EVENT_SQL = ('WITH e AS (INSERT INTO core_event (kind, namespace, subject, payload, request_id, created_at) '
-                   'VALUES (%s, %s, %s, %s::jsonb, %s, %s) RETURNING id), '
-                   's AS (SELECT COALESCE(MAX("index") + 1, 0) AS n FROM core_logleaf) '
-                   'SELECT s.n, k.lvl, node."hash", (SELECT id FROM e) FROM s '
-                   'LEFT JOIN generate_series(0, 62) AS k(lvl) ON (s.n >> k.lvl) & 1 = 1 '
-                   'LEFT JOIN core_lognode node ON node."level" = k.lvl AND node."index" = (s.n >> k.lvl) - 1')
-# The leaf and the nodes it completes, in one statement.
-_LEAF_SQL = ('WITH leaf AS (INSERT INTO core_logleaf ("index", kind, namespace, subject, data, leaf_hash, root_hash, '
-             'integrated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)) '
-             'INSERT INTO core_lognode ("level", "index", "hash") '
-             'SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])')
-
-
-def _log_head(event: Event | None = None) -> tuple[int, dict[merkle.Node, bytes]]:
-    """(size, {node: hash} of the size's complete subtrees): one query on PostgreSQL, two elsewhere.
-    With ``event`` (unsaved), the event is inserted in the same round trip and gets its id."""
-    if connection.vendor != "postgresql":
-        if event is not None:
-            event.save()
-        size = log_size()
-        return size, _fetch_nodes([(k, (size >> k) - 1) for k in range(size.bit_length()) if (size >> k) & 1])
-    if event is None:
-        rows = sql_rows(_HEAD_SQL)
-    else:
-        event.created_at = timezone.now()
-        rows = sql_rows(_HEAD_EVENT_SQL, [event.kind, event.namespace, event.subject, json.dumps(event.payload),
-                                          event.request_id, event.created_at])
-    size = rows[0][0]
-    if event is not None:
-        event.id = rows[0][3]
-        event._state.adding, event._state.db = False, connection.alias
-    return size, {(lvl, (size >> lvl) - 1): bytes(h) for _, lvl, h, *_ in rows if h is not None}
+# SQLite's append (PostgreSQL's is the core_log_append function, core/migrations/0003): the log's size and the
+# complete subtrees of its current tree, at (level k, index (size >> k) - 1) for each 1-bit k of the size.
+def _log_head() -> tuple[int, dict[merkle.Node, bytes]]:
+    size = log_size()
+    return size, _fetch_nodes([(k, (size >> k) - 1) for k in range(size.bit_length()) if (size >> k) & 1])
 
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+_STAMP = "T"  # integrated_at's stand-in while the entry's bytes are cut around it
+_STAMP_FIELD = b'"integrated_at":"T"'
+
+
+def log_entry_halves(*, kind: str, payload: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The entry's RFC 8785 bytes before and after the characters of its ``integrated_at`` string, which the
+    append fills in under the lock (the entry is ``{"kind", "integrated_at", **payload}``). Checks the payload:
+    call it before the lock, so a bad payload holds no one up. The cut is unambiguous: inside a JSON string every
+    quote is escaped, so ``"integrated_at":"`` with bare quotes is the member itself."""
+    clash = set(payload) & set(RESERVED_FIELDS)
+    if clash:
+        raise ValueError(f"payload may not set {sorted(clash)}: the log sets them")
+    plain = check_value(payload)
+    data = canonicalize({"kind": kind, "integrated_at": _STAMP, **payload}, plain=plain and kind.isascii())
+    cut = data.index(_STAMP_FIELD) + len(_STAMP_FIELD) - 2
+    return data[:cut], data[cut + 1:]
+
+
+# One statement: lock, outbox event, head, hashes, leaf and nodes (core/migrations/0003_log_append_function.py).
+LOG_APPEND_SQL = "SELECT * FROM core_log_append(%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+LOG_APPEND_COLUMNS = 12  # what core_log_append returns, at the end of registry_publish's row too
+
+
+def log_append_params(*, kind: str, namespace: str, subject: str, halves: tuple[bytes, bytes],
+                      event: Event | None) -> list[Any]:
+    """core_log_append's arguments after the lock key (registry_publish passes the same ones)."""
+    return [kind, namespace, subject, *halves, event.kind if event else None,
+            json.dumps(event.payload) if event else None, event.request_id if event else None]
+
+
+def log_appended(columns: tuple, *, kind: str, namespace: str, subject: str, event: Event | None) -> LogLeaf:
+    """The leaf core_log_append wrote, as a model instance carrying every complete subtree it knew
+    (``tree_nodes``: log_receipt proves from them, no query); fills in ``event``'s id and time."""
+    (event_id, event_at, index, integrated_at, data, leaf_hash, root_hash,
+     old_levels, old_hashes, new_levels, new_indexes, new_hashes) = columns
+    if connection.in_atomic_block:
+        log_lock_taken()
+    if event is not None:
+        event.id, event.created_at = event_id, event_at
+        event._state.adding, event._state.db = False, connection.alias
+    known = {(lvl, (index >> lvl) - 1): bytes(h) for lvl, h in zip(old_levels or (), old_hashes or (), strict=True)}
+    known.update({(lvl, idx): bytes(h) for lvl, idx, h in zip(new_levels, new_indexes, new_hashes, strict=True)})
+    row = LogLeaf(index=index, kind=kind, namespace=namespace, subject=subject, data=bytes(data),
+                  leaf_hash=bytes(leaf_hash), root_hash=bytes(root_hash), integrated_at=integrated_at)
+    row._state.adding, row._state.db = False, connection.alias
+    row.tree_nodes = known
+    return row
 
 
 def log_append(*, kind: str, payload: dict[str, Any], namespace: str = "", subject: str = "",
@@ -183,45 +197,43 @@ def log_append(*, kind: str, payload: dict[str, Any], namespace: str = "", subje
 
     The leaf is the RFC 8785 form of ``{"kind", "integrated_at", **payload}``. Writes the leaf and every
     complete subtree it completes, and records the new root, so no later read rebuilds the tree. ``event``, an
-    unsaved outbox row (``core.services.event_emit_logged``), is written in the same round trip as the log head.
+    unsaved outbox row of the same namespace and subject (``core.services.event_emit_logged``), is written under
+    the same lock, so event ids become visible in id order.
 
-    Under the lock (held until COMMIT, so every other append waits): the log head (+ event), a few hashes,
-    one insert. The caller does everything that does not need the log's order before calling this.
+    On PostgreSQL one statement (core_log_append) does it all under the lock, held until COMMIT; everything that
+    does not need the log's order (checking and serialising the payload) happens before.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("log_append must run inside the transaction of the change it records")
-    clash = set(payload) & set(RESERVED_FIELDS)
-    if clash:
-        raise ValueError(f"payload may not set {sorted(clash)}: the log sets them")
-    plain = check_value(payload)  # before the lock: a bad payload must not hold everyone up
-    log_lock()
-    size, known = _log_head(event)
+    if event is not None and (event.namespace, event.subject) != (namespace, subject):
+        raise ValueError("the event and the log entry of one change share namespace and subject")
+    halves = log_entry_halves(kind=kind, payload=payload)
+    if connection.vendor == "postgresql":
+        row = sql_rows(LOG_APPEND_SQL, [LOG_LOCK_KEY, *log_append_params(
+            kind=kind, namespace=namespace, subject=subject, halves=halves, event=event)])[0]
+        return log_appended(row, kind=kind, namespace=namespace, subject=subject, event=event)
+
+    if event is not None:
+        event.save()
+    size, known = _log_head()
     now = timezone.now()
-    entry = {"kind": kind, "integrated_at": _iso(now), **payload}
-    data = canonicalize(entry, plain=plain and kind.isascii())
+    data = halves[0] + _iso(now).encode() + halves[1]
     leaf = merkle.leaf_hash(data)
 
     # The new leaf completes one subtree per trailing 1-bit of its index; each needs its left sibling.
     top = (~size & (size + 1)).bit_length() - 1  # number of trailing 1-bits of size
-    siblings = [(lvl, (size >> lvl) - 1) for lvl in range(top)]
     created = {(0, size): leaf}
     h = leaf
-    for lvl, sib in siblings:
-        h = merkle.node_hash(known[(lvl, sib)], h)
+    for lvl in range(top):
+        h = merkle.node_hash(known[(lvl, (size >> lvl) - 1)], h)
         created[(lvl + 1, size >> (lvl + 1))] = h
     known.update(created)
     root = merkle.root_from_nodes(size + 1, lambda nodes: {n: known[n] for n in nodes if n in known})
 
     row = LogLeaf(index=size, kind=kind, namespace=namespace, subject=subject, data=data, leaf_hash=leaf,
                   root_hash=root, integrated_at=now)
-    if connection.vendor == "postgresql":
-        # One statement for the leaf and its nodes (the ORM's two inserts cost more to compile than to run).
-        sql_rows(_LEAF_SQL, [size, kind, namespace, subject, data, leaf, root, now, [lvl for lvl, _ in created],
-                             [idx for _, idx in created], list(created.values())])
-        row._state.adding, row._state.db = False, connection.alias
-    else:
-        row.save(force_insert=True)
-        LogNode.objects.bulk_create([LogNode(level=lvl, index=idx, hash=hv) for (lvl, idx), hv in created.items()])
+    row.save(force_insert=True)
+    LogNode.objects.bulk_create([LogNode(level=lvl, index=idx, hash=hv) for (lvl, idx), hv in created.items()])
     row.tree_nodes = known  # every complete subtree of the new tree: log_receipt proves from them, no query
     return row
 

@@ -15,10 +15,11 @@ from django.utils import timezone
 from action_registry.document import Envelope, namespace_of, verify_envelope_signature
 from action_registry.errors import SignatureError
 from core.exceptions import Conflict, Forbidden, Unprocessable
-from core.models import LogLeaf
+from core.middleware import current_request_id
+from core.models import Event, LogLeaf
 from core.prepared import sql_rows
-from core.services import event_emit_logged
-from core.transparency import LOG_LOCK_KEY, log_lock_taken
+from core.services import event_emit_logged, event_logged
+from core.transparency import LOG_LOCK_KEY, log_append_params, log_appended, log_entry_halves
 from governance import selectors as governance_selectors
 from governance.auth import api_key_require_namespace
 from governance.choices import KeyStatus
@@ -145,63 +146,64 @@ def action_version_store_verified(*, envelope: Envelope, key: SigningKey) -> Pub
 
 
 def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
-    """The publish transaction (``_store_sql``), then the version's model assembled from what it wrote: after
-    COMMIT, because everything after the log lock is taken waits for every other publish."""
+    """The publish transaction, then the version's model assembled from what it wrote (no read back)."""
     if connection.vendor != "postgresql":
         return _store_portable(envelope=envelope, key=key, api_key=api_key)
-    stored = _store_sql(envelope=envelope, key=key, api_key=api_key)
-    if isinstance(stored, PublishResult):  # the version existed
-        return stored
-    return PublishResult(version=_version_model(envelope=envelope, key=key, api_key=api_key, written=stored),
-                         created=True, log_leaf=stored.leaf)
+    if connection.in_atomic_block or (envelope.document.get("compatibility") or {}).get("breaks"):
+        # Declared breaks (rare) are recorded in the same transaction, so the function runs inside one; inside
+        # a caller's transaction a savepoint keeps a failed publish from aborting the rest of it.
+        with transaction.atomic():
+            result = _store_sql(envelope=envelope, key=key, api_key=api_key)
+            if result.created:
+                compatibility_declarations_record(envelope=envelope, version=result.version)
+            return result
+    return _store_sql(envelope=envelope, key=key, api_key=api_key)
+
+
+# registry/migrations/0007_publish_function.py: lock (or create) the action, store, move latest, append the log
+# entry and the outbox event. Outside a transaction it is one by itself: one round trip from BEGIN to COMMIT.
+_PUBLISH_SQL = ("SELECT * FROM registry_publish(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)")
+_PUBLISHED = "action.published"
+
+
+def _store_sql(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
+    """One ``registry_publish`` call: the new version's PublishResult, or the existing version's (200 or 409).
+    Everything before the call (checking and serialising the log entry) holds no lock."""
+    doc, name, sig = envelope.document, envelope.name, envelope.signature
+    namespace = namespace_of(name)
+    parsed = semver.Version.parse(envelope.version)
+    now = timezone.now()
+    subject = f"{name}@{envelope.version}"
+    payload = {"name": name, "version": envelope.version, "content_hash": envelope.content_hash, "kid": key.kid,
+               "alg": key.alg}
+    halves = log_entry_halves(kind=_PUBLISHED, payload={**payload, "signature": sig.sig})
+    event = Event(kind=_PUBLISHED, namespace=namespace, subject=subject, payload=payload,
+                  request_id=current_request_id() or "")
+    row = sql_rows(_PUBLISH_SQL, [
+        name, namespace, doc["description"], key.kid,
+        envelope.version, parsed.major, parsed.minor, parsed.patch, parsed.prerelease or "",
+        envelope.content_hash, envelope.canonical, sig.kid, sig.alg, sig.sig, key.pk, now,
+        api_key.pk if api_key else None,
+        LOG_LOCK_KEY, *log_append_params(kind=_PUBLISHED, namespace=namespace, subject=subject, halves=halves,
+                                         event=event)])[0]
+    action_id, version_id, existing_id, latest_id = row[:4]
+    if version_id is None:  # this version exists (committed before we took the action's lock)
+        return _existing(ActionVersion.objects.select_related("action").get(pk=existing_id), envelope)
+    leaf = log_appended(row[4:], kind=_PUBLISHED, namespace=namespace, subject=subject, event=event)
+    event_logged(event)
+    version = _version_model(envelope=envelope, key=key, api_key=api_key,
+                             written=_Written(action_id, version_id, latest_id, now))
+    return PublishResult(version=version, created=True, log_leaf=leaf)
 
 
 class _Written(NamedTuple):
-    """What the publish transaction wrote, for the model assembled after COMMIT."""
+    """What the publish transaction wrote, for the model assembled after it."""
 
     action_id: int
     version_id: int
     latest_id: int
     published_at: datetime
-    leaf: LogLeaf
-
-
-@transaction.atomic
-def _store_sql(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> _Written | PublishResult:
-    """Before the log lock: lock (or create) the action row, store blob and version, move latest. Under it
-    (core.transparency.log_append): the event, the log head, the leaf, then COMMIT. Returns what it wrote, or the
-    PublishResult of the existing version."""
-    doc, name = envelope.document, envelope.name
-    action_id, latest = _action_lock_sql(name)
-    if action_id is None:
-        action_id = _action_insert(name=name, description=doc["description"], kid=key.kid)
-        if action_id is None:  # a concurrent publish created it first
-            action_id, latest = _action_lock_sql(name)
-    parsed = semver.Version.parse(envelope.version)
-    newer = latest is None or _is_newer(parsed, semver.Version.parse(latest[1]))
-    now = timezone.now()
-    sig = envelope.signature
-    subject = f"{name}@{envelope.version}"
-    payload = {"name": name, "version": envelope.version, "content_hash": envelope.content_hash, "kid": key.kid,
-               "alg": key.alg}
-    version_id, existing_id, _, _ = sql_rows(_STORE_SQL, [
-        action_id, envelope.version,
-        envelope.content_hash, envelope.canonical, len(envelope.canonical), now,
-        action_id, envelope.version, parsed.major, parsed.minor, parsed.patch, parsed.prerelease or "",
-        envelope.content_hash, sig.kid, sig.alg, sig.sig, key.pk, now, api_key.pk if api_key else None,
-        doc["description"], key.kid, now, action_id, newer, LOG_LOCK_KEY])[0]
-    log_lock_taken()
-    if version_id is None:  # this version exists (committed before we took the action's lock)
-        existing = ActionVersion.objects.select_related("action").get(pk=existing_id)
-        return _existing(existing, envelope)
-    latest_id = version_id if newer else latest[0]
-    _, leaf = event_emit_logged(kind="action.published", namespace=namespace_of(name), subject=subject,
-                                payload=payload, log_payload={**payload, "signature": sig.sig})
-    written = _Written(action_id, version_id, latest_id, now, leaf)
-    if (doc.get("compatibility") or {}).get("breaks"):  # rare: only then the model, inside the transaction
-        compatibility_declarations_record(envelope=envelope, version=_version_model(
-            envelope=envelope, key=key, api_key=api_key, written=written))
-    return written
 
 
 def _version_model(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None,
@@ -223,43 +225,6 @@ def _version_model(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | Non
 
 
 _VERSION_DEPENDENTS = [rel for rel in ActionVersion._meta.related_objects if rel.one_to_one]
-
-# The action row, locked: publishes of one action are serialised, so the second of two racing publishes of
-# one version sees the first's version instead of failing on the unique constraint, and "latest" moves right.
-_ACTION_LOCK_SQL = ("SELECT a.id, a.latest_version_id, lv.id, lv.version FROM registry_action a "
-                    "LEFT JOIN registry_actionversion lv ON lv.id = a.latest_version_id "
-                    "WHERE a.name = %s FOR UPDATE OF a")
-# After the lock (a new statement, so it sees what the lock waited for): unless the version exists, store the
-# blob (shared by identical documents) and the version, and make it the action's latest when it is newer.
-_STORE_SQL = (
-    "WITH existing AS (SELECT id, content_hash FROM registry_actionversion WHERE action_id = %s AND version = %s), "
-    "blob AS (INSERT INTO registry_blob (content_hash, canonical, size, created_at) "
-    "  SELECT %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM existing) ON CONFLICT (content_hash) DO NOTHING), "
-    "ver AS (INSERT INTO registry_actionversion (action_id, version, major, minor, patch, prerelease, content_hash, "
-    "  kid, alg, sig, signing_key_id, published_at, published_by_id) "
-    "  SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE NOT EXISTS (SELECT 1 FROM existing) "
-    "  RETURNING id), "
-    "upd AS (UPDATE registry_action SET latest_version_id = ver.id, description = %s, kid = %s, updated_at = %s "
-    "  FROM ver WHERE registry_action.id = %s AND %s::boolean) "
-    # The log lock last: a new statement follows, so the log head it reads is the latest (see log_lock_taken).
-    "SELECT (SELECT id FROM ver), (SELECT id FROM existing), (SELECT content_hash FROM existing), "
-    "pg_advisory_xact_lock(%s)")
-
-
-def _action_lock_sql(name: str) -> tuple[int | None, tuple[int, str] | None]:
-    """(action id, (latest version id, its version) or None), the action row locked; (None, None) if absent."""
-    rows = sql_rows(_ACTION_LOCK_SQL, [name])
-    if not rows:
-        return None, None
-    action_id, latest_id, joined_id, joined_version = rows[0]
-    if latest_id is None:
-        return action_id, None
-    if joined_id != latest_id or joined_version is None:
-        # Issue 12 (tests/faults/test_postgres_restart.py): when the lock waited for another publish of this
-        # action, PostgreSQL re-reads the locked row but not the join (EvalPlanQual): read the latest afresh.
-        joined_version = ActionVersion.objects.filter(pk=latest_id).values_list("version", flat=True).get()
-    return action_id, (latest_id, joined_version)
-
 
 def _is_newer(candidate: semver.Version, current: semver.Version) -> bool:
     """Latest = highest release; a prerelease is latest only while the action has no release."""
@@ -304,18 +269,6 @@ def _store_portable(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | No
                                 payload=payload, log_payload={**payload, "signature": envelope.signature.sig})
     compatibility_declarations_record(envelope=envelope, version=version)
     return PublishResult(version=version, created=True, log_leaf=leaf)
-
-
-def _action_insert(*, name: str, description: str, kid: str) -> int | None:
-    """Insert the action row unless another transaction has (then None); its id. The inserted row is ours until
-    commit, as the lock of _action_lock_sql would make it: a racing insert of the name waits on the unique index."""
-    now = timezone.now()
-    rows = sql_rows(_ACTION_INSERT_SQL, [name, namespace_of(name), description, kid, now, now])
-    return rows[0][0] if rows else None
-
-
-_ACTION_INSERT_SQL = ("INSERT INTO registry_action (name, namespace, description, kid, created_at, updated_at) "
-                      "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING id")
 
 
 def _action_locked(name: str) -> Action | None:

@@ -24,11 +24,11 @@ from action_registry.logclient import (
     record_inclusion_verify,
 )
 from core import transparency
-from core.models import LogLeaf, LogNode
+from core.models import Event, LogLeaf, LogNode
 from core.transparency import log_append
 from governance import selectors as governance_selectors
 from governance.services import signing_key_mark_rotated, signing_key_revoke
-from registry.models import ActionVersion
+from registry.models import Action, ActionVersion, Blob
 from tests.conftest import make_doc
 
 
@@ -104,6 +104,10 @@ def test_leaf_is_canonical_json_with_the_log_time(db):
     entry = json.loads(bytes(leaf.data))
     assert bytes(leaf.data) == (b'{"a":"x","b":1,"integrated_at":"' + entry["integrated_at"].encode()
                                 + b'","kind":"test.entry"}')
+    # core_log_append stamps the entry under the lock as Python's isoformat would write the stored time.
+    stored = LogLeaf.objects.get(index=leaf.index)
+    assert entry["integrated_at"] == transparency._iso(stored.integrated_at) == transparency._iso(leaf.integrated_at)
+    assert bytes(stored.data) == bytes(leaf.data) and bytes(stored.leaf_hash) == merkle.leaf_hash(bytes(leaf.data))
     with pytest.raises(ValueError):
         log_append(kind="x", payload={"integrated_at": "1999-01-01T00:00:00Z"})  # no back-dating
 
@@ -192,20 +196,21 @@ def test_a_tampered_receipt_is_refused(api, trusted_signer):
 
 def test_a_rolled_back_publish_leaves_no_leaf(api, trusted_signer):
     before = LogLeaf.objects.count()
-    # Fail right after log_append, inside the publish transaction: the leaf must go with the version.
+    counts = (Action.objects.count(), Blob.objects.count(), Event.objects.count())
+    # Make the log append fail inside the publish statement (registry_publish -> core_log_append): a subject
+    # longer than core_logleaf.subject holds. The action, blob, version and event written before it must go too.
     from registry import services
 
-    real = services.event_emit_logged
+    real = services.log_append_params
 
-    def append_then_fail(**kwargs):
-        real(**kwargs)
-        assert LogLeaf.objects.count() == before + 1  # written, not yet committed
-        raise IntegrityError("boom")
+    def too_long_subject(**kwargs):
+        return real(**{**kwargs, "subject": "x" * 400})
 
-    with mock.patch("registry.services.event_emit_logged", side_effect=append_then_fail), \
-            pytest.raises(IntegrityError):
-        api.publish(trusted_signer.sign(make_doc()))
+    with mock.patch("registry.services.log_append_params", side_effect=too_long_subject) as patched:
+        resp = api.publish(trusted_signer.sign(make_doc()))
+    assert patched.called and resp.status_code == 422  # the API answers a value too long for a column with 422
     assert (LogLeaf.objects.count(), ActionVersion.objects.count()) == (before, 0)
+    assert (Action.objects.count(), Blob.objects.count(), Event.objects.count()) == counts
     # A refused publish (bad signature) writes nothing either.
     envelope = trusted_signer.sign(make_doc())
     envelope["action"]["description"] = "tampered"
