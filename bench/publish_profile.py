@@ -211,7 +211,7 @@ class _Instructions:
         import signal
 
         counts = []
-        for proc, pid in zip(self.procs, self.pids):
+        for proc, pid in zip(self.procs, self.pids, strict=True):
             proc.send_signal(signal.SIGINT)
             proc.wait()
             total = 0

@@ -9,7 +9,7 @@ from unittest import mock
 
 import httpx
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
 from action_registry import merkle
 from action_registry.checkpoint import NoteVerifier, checkpoint_open
