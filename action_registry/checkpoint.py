@@ -137,8 +137,11 @@ class NoteSigner:
         return crypto.b64url_decode(crypto.sign(self.key, message))
 
 
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
+
+
 def _check_text(text: str) -> None:
-    if not text.endswith("\n") or any(ord(ch) < 0x20 and ch != "\n" for ch in text):
+    if not text.endswith("\n") or _CONTROL.search(text):
         raise CheckpointError("note text must end in a newline and hold no control characters",
                               code="checkpoint_malformed")
 

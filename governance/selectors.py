@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 
 from action_registry.chain import ChainResult, KeyInfo, parse_certificate, walk_chain
 from action_registry.errors import RegistryError
@@ -45,13 +45,22 @@ def trust_state_version() -> int:
     return row or 0
 
 
-# Every authenticated request runs this: compiled once per process, prepared once per connection.
-_api_key_by_prefix = PreparedQuery(ApiKey, lambda prefix: ApiKey.objects.filter(prefix=prefix).order_by())
+# Every authenticated request runs this: compiled once per process, prepared once per connection. The trust
+# state comes along (two primary-key subqueries): a publish needs it next, and this saves its round trip.
+_api_key_by_prefix = PreparedQuery(ApiKey, lambda prefix: ApiKey.objects.filter(prefix=prefix).order_by().annotate(
+    trust_version=Subquery(TrustState.objects.filter(pk=1).values("version")[:1]),
+    trust_changed_at=Subquery(TrustState.objects.filter(pk=1).values("changed_at")[:1])))
 
 
 def api_key_by_prefix(*, prefix: str) -> ApiKey | None:
-    found = _api_key_by_prefix(prefix=prefix)  # prefix is unique
-    return found[0] if found else None
+    """The key with that prefix (unique), carrying ``trust_state``: the trust state read in the same statement,
+    for ``trust_snapshot(state=...)`` later in the same request."""
+    found = _api_key_by_prefix(prefix=prefix)
+    if not found:
+        return None
+    key = found[0]
+    key.trust_state = (key.trust_version or 0, key.trust_changed_at)
+    return key
 
 
 def api_key_list() -> QuerySet[ApiKey]:
@@ -105,12 +114,13 @@ def _trust_state_row() -> tuple | None:
     return rows[0] if rows else None
 
 
-def trust_snapshot() -> TrustSnapshot:
-    """All keys, cached per process and per TrustState (one small query when nothing changed).
+def trust_snapshot(state: tuple[int, datetime | None] | None = None) -> TrustSnapshot:
+    """All keys, cached per process and per TrustState (one small query when nothing changed). ``state``:
+    the (version, changed_at) this request already read (``api_key_by_prefix`` brings it), instead of the query.
 
     The cache key includes the row's change time as well as its counter, so a rolled-back transaction
     that reused a counter value (tests do this constantly) cannot serve another state's keys."""
-    row = _trust_state_row() or (0, None)
+    row = state if state is not None else (_trust_state_row() or (0, None))
     version = row[0]
     cached = _snapshot_cache.get("current")
     if cached is not None and cached.version == version and _snapshot_cache.get("stamp") == row[1]:

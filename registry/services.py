@@ -108,8 +108,9 @@ def action_version_publish(*, envelope: Envelope, api_key: ApiKey | None) -> Pub
     """Verify and store one signed action version. Writes nothing unless every check passes."""
     if api_key is not None:
         api_key_require_namespace(api_key, envelope.name)
-    # One trust-state read per publish: the key, the namespace claims and the policies are cached per state.
-    snapshot = governance_selectors.trust_snapshot()
+    # One trust-state read per publish (authentication's query brought it along): the key, the namespace claims
+    # and the policies are cached per state.
+    snapshot = governance_selectors.trust_snapshot(state=getattr(api_key, "trust_state", None))
     key = _signing_key_for(envelope, snapshot)
     signature_check(envelope=envelope, key=key)
     policy_enforce_publish(name=envelope.name, version=envelope.version, key=key,

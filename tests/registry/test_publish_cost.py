@@ -19,15 +19,15 @@ def _publish(api, signer, name="ssh.exec", version="1.0.0", **overrides):
 
 def test_publish_statement_budget(api, trusted_signer, django_assert_max_num_queries):
     assert _publish(api, trusted_signer, version="1.0.0").status_code == 201
-    # API key, trust state, compatibility predecessors, then one registry_publish statement (action locked or
+    # API key with the trust state, compatibility predecessors, then one registry_publish statement (action locked or
     # created, blob, version, latest, log lock, event, log head, leaf and nodes); here inside the test's
     # transaction, so in a savepoint (+2). A new action: no predecessors. No deprecation or origin read: a
     # version just created has neither. (After commit, which a test transaction never reaches: the event's
     # fan-out marks it dispatched.)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(5):
         assert _publish(api, trusted_signer, version="1.1.0",
                         compatibility={"compatible_with": ["1.0.0"]}).status_code == 201
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(5):
         assert _publish(api, trusted_signer, name="ssh.copy").status_code == 201
 
 
