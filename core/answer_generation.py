@@ -33,12 +33,6 @@ TIMEOUT_SECONDS = 0.05
 # KEYS[1] = the counter; ARGV[1] = a random start used only if the counter is missing. Returns the new value.
 BUMP_LUA = ("if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return tonumber(ARGV[1]) end "
             "return redis.call('INCR', KEYS[1])")
-# The event bus's send: PUBLISH the frame (ARGV[3]) on the channel (ARGV[2]) and bump the counter, one command
-# (core.event_bus.publish).
-PUBLISH_BUMP_LUA = ("redis.call('PUBLISH', ARGV[2], ARGV[3]) "
-                    "if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return tonumber(ARGV[1]) end "
-                    "return redis.call('INCR', KEYS[1])")
-
 _redis = OptionalRedis("answer counter (answers are probed meanwhile)", timeout=TIMEOUT_SECONDS,
                        logger=logging.getLogger("action_registry.cache"))
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import redis
@@ -36,6 +38,7 @@ PING_SECONDS = 5.0  # an idle subscription is pinged this often; two silent inte
 RETRY_MIN_SECONDS, RETRY_MAX_SECONDS = 0.2, 5.0
 
 
+@functools.lru_cache(maxsize=16)
 def channel_name(url: str) -> str:
     """Pub/sub channels are global to a Redis server, not per database: name the database in the channel, so
     two registries (or the tests and the bench) sharing one server never hear each other's event ids."""
@@ -55,32 +58,72 @@ def _client(url: str) -> redis.Redis:
     return redis_client(url, timeout=SEND_TIMEOUT_SECONDS, retry_once=True)
 
 
-def publish(frames: Sequence[str]) -> None:
-    """Send event frames (``event_frame`` texts, in id order) to every process's hub. Raises when Redis does."""
-    if not frames:
-        return
+# The send, one command whatever it carries: PUBLISH each frame, note the events as sent (unless the set is at
+# its cap: then the drain re-sends them, which subscribers ignore), and move core.answer_generation's counter
+# (every event may change what cached answers show). KEYS: the counter, the sent set. ARGV: the counter's random
+# start, the channel, the cap, bump or not, the number of frames, the number of notes, the frames, the notes.
+SEND_LUA = """
+local frames, notes = tonumber(ARGV[5]), tonumber(ARGV[6])
+for i = 1, frames do redis.call('PUBLISH', ARGV[2], ARGV[6 + i]) end
+if notes > 0 and redis.call('SCARD', KEYS[2]) < tonumber(ARGV[3]) then
+  for i = 1, notes do redis.call('SADD', KEYS[2], ARGV[6 + frames + i]) end
+end
+if ARGV[4] ~= '1' then return 0 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return tonumber(ARGV[1]) end
+return redis.call('INCR', KEYS[1])
+"""
+SENT_CAP = 1_000_000  # notes kept at most (about 60 MB), should the drain stop running
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@functools.lru_cache(maxsize=16)
+def sent_key(url: str) -> str:
+    """The set of events the bus has sent and the outbox has not yet marked (a key of the bus's database)."""
+    return f"{channel_name(url)}:sent"
+
+
+def sent_note(event_id: int, created_at: datetime) -> str:
+    """An event's entry in the sent set: its id and creation time in microseconds, so that a database restored
+    from a backup (which hands out ids again) never takes another event's note for its own."""
+    return f"{event_id}:{(created_at - _EPOCH) // _MICROSECOND}"
+
+
+def publish(frames: Sequence[str], notes: Sequence[str] = ()) -> bool:
+    """Send event frames (``event_frame`` texts, in id order) to every process's hub; with ``notes``
+    (``sent_note`` of each), record in the same command that they went out, for the outbox drain to mark them
+    dispatched in bulk (core.outbox). Returns whether they were noted: False without Redis (then the caller marks
+    the rows itself). Raises when Redis does."""
     url = bus_url()
     if not url:
-        for hub in list(_hubs.values()):
-            hub.post(frames)
-        return
+        if frames:
+            for hub in list(_hubs.values()):
+                hub.post(frames)
+        return False
+    if not frames:
+        return True
     client, channel = _client(url), channel_name(url)
-    # Every event may change what cached answers show: the send also moves core.answer_generation's counter,
-    # in the same command, so a publish costs no extra round trip for it.
     bump = answer_generation.enabled()
-    if len(frames) == 1:
-        if bump:
-            _script(client, answer_generation.PUBLISH_BUMP_LUA)(
-                keys=[answer_generation.KEY], args=[answer_generation.random_start(), channel, frames[0]])
-        else:
-            client.publish(channel, frames[0])
-        return
-    with client.pipeline(transaction=False) as pipe:
-        for frame in frames:
-            pipe.publish(channel, frame)
-        if bump:
-            pipe.eval(answer_generation.BUMP_LUA, 1, answer_generation.KEY, answer_generation.random_start())
-        pipe.execute()
+    _script(client, SEND_LUA)(keys=[answer_generation.KEY, sent_key(url)],
+                              args=[answer_generation.random_start(), channel, SENT_CAP, "1" if bump else "0",
+                                    len(frames), len(notes), *frames, *notes])
+    return True
+
+
+def sent_among(notes: Sequence[str]) -> set[str]:
+    """Which of these notes the sent set holds (none without Redis). Raises when Redis does."""
+    url = bus_url()
+    if not url or not notes:
+        return set()
+    found = _client(url).smismember(sent_key(url), list(notes))
+    return {note for note, hit in zip(notes, found, strict=True) if hit}
+
+
+def sent_forget(notes: Sequence[str]) -> None:
+    """Drop notes of events the outbox has marked dispatched."""
+    url = bus_url()
+    if url and notes:
+        _client(url).srem(sent_key(url), *notes)
 
 
 _scripts: dict[tuple[int, str], object] = {}

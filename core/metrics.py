@@ -53,14 +53,14 @@ class OutboxCollector:
     def collect(self):
         from django.db import DatabaseError
 
-        from core.models import Event
+        from core.outbox import outbox_depth
 
         try:
-            depth = Event.objects.filter(dispatched_at__isnull=True).count()
+            depth = outbox_depth()
         except DatabaseError:
             # Metrics must still be served when the database is down; the readiness probe says why.
             return
-        gauge = GaugeMetricFamily("ar_outbox_depth", "Events in the outbox not yet dispatched.")
+        gauge = GaugeMetricFamily("ar_outbox_depth", "Events in the outbox not yet sent on the event bus.")
         gauge.add_metric([], depth)
         yield gauge
 

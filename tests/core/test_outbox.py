@@ -85,3 +85,43 @@ def test_drain_marks_undispatched_events_once(settings):
     assert events_drain(settle_seconds=0) == 2
     assert Event.objects.filter(pk__in=[a.pk, b.pk], dispatched_at__isnull=True).count() == 0
     assert events_drain(settle_seconds=0) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bus_notes_what_it_sent_and_the_drain_marks_it_without_sending_again(settings, redis_url):
+    """After commit the fan-out publishes and notes the event in one Redis command, without an UPDATE of the
+    row; the outbox depth counts it as sent; the drain marks it dispatched in bulk and drops the note."""
+    from core import event_bus
+    from core.outbox import outbox_depth
+
+    settings.REDIS_URL = redis_url
+    bus = event_bus._client(redis_url)
+    listener = bus.pubsub()
+    listener.subscribe(event_bus.channel_name(redis_url))
+    listener.get_message(timeout=1)  # the subscribe confirmation
+    with transaction.atomic():
+        sent = event_emit(kind="test.noted")
+    note = event_bus.sent_note(sent.id, sent.created_at)
+    heard = listener.get_message(timeout=2)
+    assert heard is not None and f'"id":{sent.id},' in heard["data"].decode()
+    assert Event.objects.get(pk=sent.pk).dispatched_at is None  # no UPDATE at publish time
+    assert event_bus.sent_among([note]) == {note}
+    # A row the bus has no note of (its process died after commit): counted as not sent, and sent by the drain.
+    with transaction.atomic():
+        lost = event_emit(kind="test.lost")
+    bus.srem(event_bus.sent_key(redis_url), event_bus.sent_note(lost.id, lost.created_at))
+    listener.get_message(timeout=2)  # its live send
+    assert outbox_depth() == Event.objects.filter(dispatched_at__isnull=True).exclude(pk=sent.pk).count() >= 1
+    assert events_drain(settle_seconds=0) >= 2
+    resent = [listener.get_message(timeout=1) for _ in range(3)]
+    ids = {json_id(m) for m in resent if m is not None}
+    assert lost.id in ids and sent.id not in ids  # the noted one is not sent again
+    assert Event.objects.filter(pk__in=[sent.pk, lost.pk], dispatched_at__isnull=True).count() == 0
+    assert event_bus.sent_among([note]) == set() and outbox_depth() == 0
+    listener.close()
+
+
+def json_id(message: dict) -> int:
+    import json
+
+    return json.loads(message["data"])["id"]

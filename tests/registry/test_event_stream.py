@@ -196,11 +196,17 @@ def test_two_subscribers_on_two_processes_each_get_a_publish_once(two_servers, f
         assert (event["id"], event["kind"], event["subject"]) == (event_id, "action.published", "ssh.exec@1.0.0")
         assert event["payload"]["content_hash"] == response.json()["content_hash"]
         assert event["request_id"] == "rid-stream-1"  # the publish's correlation id travels with the event
-    # The drain re-sends what the fan-out already sent: every subscriber still has it once.
-    Event.objects.filter(pk=event_id).update(dispatched_at=None)
+    # The bus noted the event as sent: the drain marks the row dispatched without sending it again, and drops
+    # the note. Were it to send it anyway, every subscriber would still have it once.
+    event = Event.objects.get(pk=event_id)
+    assert event.dispatched_at is None
+    note = event_bus.sent_note(event.id, event.created_at)
     from core.outbox import events_drain
     with override_settings(REDIS_URL=redis_url):
+        assert event_bus.sent_among([note]) == {note}
         assert events_drain(settle_seconds=0) == 1
+        assert event_bus.sent_among([note]) == set()
+    assert Event.objects.get(pk=event_id).dispatched_at is not None
     assert a.quiet_for(0.5) and b.quiet_for(0.5)
     assert other.quiet_for(0.1)  # filtered by namespace
     # Counted once per subscriber that got it: not for the filtered one, not for the drain's duplicate.
@@ -255,11 +261,15 @@ def test_publish_while_redis_is_down_succeeds_and_the_event_arrives_after(daphne
     # The subscriber stayed connected: its process's hub subscribes again once Redis answers, and the
     # subscriber reads the outbox.
     assert [e["id"] for e in sub.wait_for(2)] == [before["id"], during.id]
-    # The drain (a beat task in production) then dispatches the row; the subscriber does not see it twice.
+    # The drain (a beat task in production) then marks both rows dispatched, sending both: the restart lost the
+    # bus's note that the first went out (Redis here keeps nothing on disk). No subscriber sees either twice.
     from core.outbox import events_drain
+    first = Event.objects.get(pk=before["id"])
+    notes = [event_bus.sent_note(e.id, e.created_at) for e in (first, during)]
     with override_settings(REDIS_URL=throwaway_redis.url):
-        assert events_drain(settle_seconds=0) == 1
-    assert Event.objects.get(pk=during.pk).dispatched_at is not None
+        assert event_bus.sent_among(notes) == set()
+        assert events_drain(settle_seconds=0) == 2
+    assert Event.objects.filter(pk__in=[first.pk, during.pk], dispatched_at__isnull=True).count() == 0
     assert sub.quiet_for(0.5)
     # And live delivery through the restarted Redis works again.
     assert _publish(port, api_token, trusted_signer.sign(make_doc("ssh.exec", "3.0.0"))).status_code == 201
