@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 
 from django.conf import settings
 from django.core.cache import cache
@@ -53,7 +54,7 @@ def _auth_failures_check(request) -> str:
     are long random tokens, but guessing is still cheap to make expensive."""
     limit = settings.ACTION_REGISTRY["AUTH_FAILURES_PER_MINUTE"]
     bucket = f"authfail:{_client_address(request)}"
-    if (_cache_get(bucket) or 0) >= limit:
+    if _failures(bucket) >= limit:
         raise DomainError("too many failed authentication attempts from this address", code="rate_limited",
                           status=429, suggestion=f"Wait {AUTH_FAILURE_WINDOW_SECONDS} seconds and use a valid key.")
     return bucket
@@ -68,6 +69,33 @@ def _redis():
     cache API builds a client object per call: on every authenticated request that cost three times the GET."""
     url = getattr(settings, "REDIS_URL", "") or ""
     return redis_client(url, timeout=_REDIS_TIMEOUT_SECONDS) if url else None
+
+
+# A count this process read from Redis, or set there, less than RECENT_SECONDS ago stands in for a read:
+# otherwise every authenticated request pays a round trip to learn that its address has no failures. This
+# process's own failures count at once (it keeps what its INCR returns); another process's reach it within
+# RECENT_SECONDS, so across processes a refusal can start that much late.
+RECENT_SECONDS = 1.0
+_recent: dict[tuple[str, str], tuple[int, float]] = {}
+
+
+def _failures(bucket: str) -> int:
+    url = getattr(settings, "REDIS_URL", "") or ""
+    if not url:
+        return _cache_get(bucket) or 0
+    now = time.monotonic()
+    hit = _recent.get((url, bucket))
+    if hit is not None and now - hit[1] < RECENT_SECONDS:
+        return hit[0]
+    count = _cache_get(bucket) or 0
+    _remember(url, bucket, count, now)
+    return count
+
+
+def _remember(url: str, bucket: str, count: int, at: float) -> None:
+    if len(_recent) > 10_000:  # many addresses: start over rather than grow
+        _recent.clear()
+    _recent[(url, bucket)] = (count, at)
 
 
 def _cache_get(bucket: str) -> int | None:
@@ -89,7 +117,8 @@ def _auth_failure_record(bucket: str) -> None:
             with client.pipeline(transaction=True) as pipe:  # count, and start the window on the first failure
                 pipe.incr(_REDIS_PREFIX + bucket)
                 pipe.expire(_REDIS_PREFIX + bucket, AUTH_FAILURE_WINDOW_SECONDS, nx=True)
-                pipe.execute()
+                count = pipe.execute()[0]
+            _remember(settings.REDIS_URL, bucket, int(count), time.monotonic())
             return
         if not cache.add(bucket, 1, timeout=AUTH_FAILURE_WINDOW_SECONDS):
             try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 import redis
 
+from governance import auth
 from governance.models import ApiKey
 from tests.conftest import make_doc
 
@@ -24,9 +26,11 @@ def failure_counter(request, settings):
     if request.param == "redis":
         url = request.getfixturevalue("redis_url")
         redis.Redis.from_url(url).delete("ar:authfail:127.0.0.1")
+        auth._recent.clear()
         settings.REDIS_URL = url
         yield redis.Redis.from_url(url)
         redis.Redis.from_url(url).delete("ar:authfail:127.0.0.1")
+        auth._recent.clear()
     else:
         yield None
 
@@ -44,6 +48,25 @@ def test_brute_force_is_rate_limited(api, trusted_signer, settings, failure_coun
     if failure_counter is not None:  # counted in Redis, where every worker process reads it, with a window
         assert int(failure_counter.get("ar:authfail:127.0.0.1")) == 5  # refused ones are not even checked
         assert 0 < failure_counter.ttl("ar:authfail:127.0.0.1") <= 60
+
+
+def test_failures_counted_by_another_process_refuse_here_within_a_second(api, trusted_signer, settings, redis_url):
+    """Each process keeps the count it last read for RECENT_SECONDS instead of asking Redis on every request;
+    failures another process counted must still refuse here once that time has passed."""
+    settings.ACTION_REGISTRY = {**settings.ACTION_REGISTRY, "AUTH_FAILURES_PER_MINUTE": 5}
+    settings.REDIS_URL = redis_url
+    counter = redis.Redis.from_url(redis_url)
+    counter.delete("ar:authfail:127.0.0.1")
+    auth._recent.clear()
+    try:
+        assert api.publish(trusted_signer.sign(make_doc("ssh.a"))).status_code == 201  # reads 0, keeps it
+        counter.set("ar:authfail:127.0.0.1", 5, ex=60)  # another process counted five failures
+        time.sleep(auth.RECENT_SECONDS + 0.1)
+        resp = api.publish(trusted_signer.sign(make_doc("ssh.b")))
+        assert resp.status_code == 429 and resp.json()["error"]["code"] == "rate_limited"
+    finally:
+        counter.delete("ar:authfail:127.0.0.1")
+        auth._recent.clear()
 
 
 def test_wrong_prefix_and_right_secret_shape_is_refused(api, trusted_signer, api_token):
