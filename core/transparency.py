@@ -124,9 +124,8 @@ def log_lock() -> None:
 
 
 def log_lock_taken() -> None:
-    """Record that the caller took the log lock itself, with ``pg_advisory_xact_lock(LOG_LOCK_KEY)`` at the end
-    of a statement it sent anyway (the publish path's store statement): one round trip fewer while every other
-    append waits. The next statement reads the log head, after the lock, so it sees the latest leaf."""
+    """Record that the caller's transaction took the log lock inside a statement of its own (core_log_append,
+    directly or through registry_publish), so that a later event_emit in it does not take it again."""
     if not any(entry[1] is _lock_held_marker for entry in connection.run_on_commit):
         transaction.on_commit(_lock_held_marker)
 
