@@ -34,6 +34,7 @@ def main() -> None:
                               database_url=a.database_url)
     meta = json.loads((run.DATA / f"{a.db}.json").read_text())
     database_url = run.with_db(a.database_url, a.db)
+    seeding.migrate(database_url)  # the code may have migrations the seeded database has not
     server = run.Server(database_url, a.redis_url, run.DATA / f"{a.db}-publish-server.log", a.workers)
     try:
         run.wrk(server.url, "paths.lua", [run.paths_file("live.txt", ["/health/live"])], duration=1, connections=4)

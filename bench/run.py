@@ -248,6 +248,7 @@ def run_size(n: int, args, docs: list[dict], key_pem: bytes, public_b64: str) ->
     if args.reuse and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         print(f"[{n}] reusing {db_name}: {meta['actions']} actions", flush=True)
+        seeding.migrate(database_url)  # the code may have migrations the seeded database has not
     else:
         print(f"[{n}] seeding {db_name} ...", flush=True)
         meta = seeding.seed(admin_url=args.database_url, database_url=database_url, db_name=db_name, n=n,
