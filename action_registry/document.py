@@ -8,8 +8,6 @@ from typing import Any
 
 import jsonschema_rs
 import semver
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from . import crypto
 from .canonical import DEFAULT_MAX_DEPTH, canonicalize, check_value, content_hash
@@ -89,6 +87,11 @@ def _check_schema(field: str, schema: Any) -> None:
     if isinstance(schema, bool) or (schema.get("$schema", DRAFT_2020_12) == DRAFT_2020_12
                                     and jsonschema_rs.meta.is_valid(schema)):
         return
+    # Imported here: the pure-Python jsonschema costs ~0.4 s to import, which every CLI command paid for this
+    # rare branch (a schema that is invalid, or not Draft 2020-12).
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
