@@ -161,7 +161,6 @@ def log_entry_halves(*, kind: str, payload: dict[str, Any]) -> tuple[bytes, byte
 
 # One statement: lock, outbox event, head, hashes, leaf and nodes (core/migrations/0003_log_append_function.py).
 LOG_APPEND_SQL = "SELECT * FROM core_log_append(%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
-LOG_APPEND_COLUMNS = 12  # what core_log_append returns, at the end of registry_publish's row too
 
 
 def log_append_params(*, kind: str, namespace: str, subject: str, halves: tuple[bytes, bytes],

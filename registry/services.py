@@ -163,8 +163,9 @@ def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> Pu
 
 # registry/migrations/0007_publish_function.py: lock (or create) the action, store, move latest, append the log
 # entry and the outbox event. Outside a transaction it is one by itself: one round trip from BEGIN to COMMIT.
-_PUBLISH_SQL = ("SELECT * FROM registry_publish(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)")
+_PUBLISH_SQL = ("SELECT p.r_action_id, p.r_version_id, p.r_existing_id, p.r_latest_id, (p.r_log).* "
+                "FROM registry_publish(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s) p")
 _PUBLISHED = "action.published"
 
 

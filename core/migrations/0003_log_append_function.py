@@ -11,16 +11,33 @@ knows. ``core.transparency`` keeps the same append in Python for SQLite and chec
 
 from django.db import migrations
 
+# What an append returns: the event's id and time, the leaf, and the complete subtrees before (old_*) and those
+# the leaf completed (new_*), from which core.transparency.log_appended rebuilds what a receipt needs.
+APPENDED = """
+CREATE TYPE core_log_appended AS (
+    r_event_id bigint, r_event_created_at timestamptz, r_index bigint, r_integrated_at timestamptz,
+    r_data bytea, r_leaf_hash bytea, r_root_hash bytea, r_old_levels smallint[], r_old_hashes bytea[],
+    r_new_levels smallint[], r_new_indexes bigint[], r_new_hashes bytea[])
+"""
+
 LOG_APPEND = r"""
 CREATE OR REPLACE FUNCTION core_log_append(
     p_lock_key bigint, p_kind text, p_namespace text, p_subject text, p_prefix bytea, p_suffix bytea,
-    p_event_kind text, p_event_payload jsonb, p_request_id text,
-    OUT r_event_id bigint, OUT r_event_created_at timestamptz, OUT r_index bigint, OUT r_integrated_at timestamptz,
-    OUT r_data bytea, OUT r_leaf_hash bytea, OUT r_root_hash bytea,
-    OUT r_old_levels smallint[], OUT r_old_hashes bytea[],
-    OUT r_new_levels smallint[], OUT r_new_indexes bigint[], OUT r_new_hashes bytea[])
+    p_event_kind text, p_event_payload jsonb, p_request_id text) RETURNS core_log_appended
 LANGUAGE plpgsql AS $fn$
 DECLARE
+    r_event_id bigint;
+    r_event_created_at timestamptz;
+    r_index bigint;
+    r_integrated_at timestamptz;
+    r_data bytea;
+    r_leaf_hash bytea;
+    r_root_hash bytea;
+    r_old_levels smallint[];
+    r_old_hashes bytea[];
+    r_new_levels smallint[];
+    r_new_indexes bigint[];
+    r_new_hashes bytea[];
     n bigint;
     k integer;
     sub bytea[] := array_fill(NULL::bytea, ARRAY[64]);
@@ -86,21 +103,26 @@ BEGIN
     VALUES (n, p_kind, p_namespace, p_subject, r_data, r_leaf_hash, r_root_hash, ts);
     INSERT INTO core_lognode ("level", "index", "hash")
     SELECT * FROM unnest(r_new_levels, r_new_indexes, r_new_hashes);
+    RETURN ROW(r_event_id, r_event_created_at, r_index, r_integrated_at, r_data, r_leaf_hash, r_root_hash,
+               r_old_levels, r_old_hashes, r_new_levels, r_new_indexes, r_new_hashes)::core_log_appended;
 END
 $fn$
 """
 
-DROP = ("DROP FUNCTION IF EXISTS core_log_append(bigint, text, text, text, bytea, bytea, text, jsonb, text)")
+DROP = ["DROP FUNCTION IF EXISTS core_log_append(bigint, text, text, text, bytea, bytea, text, jsonb, text)",
+        "DROP TYPE IF EXISTS core_log_appended"]
 
 
 def _forward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(APPENDED, params=None)
         schema_editor.execute(LOG_APPEND, params=None)
 
 
 def _backward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
+        for sql in DROP:
+            schema_editor.execute(sql)
 
 
 class Migration(migrations.Migration):

@@ -63,15 +63,11 @@ CREATE OR REPLACE FUNCTION registry_publish(
     p_lock_key bigint, p_kind text, p_log_namespace text, p_subject text, p_prefix bytea, p_suffix bytea,
     p_event_kind text, p_event_payload jsonb, p_request_id text,
     OUT r_action_id bigint, OUT r_version_id bigint, OUT r_existing_id bigint, OUT r_latest_id bigint,
-    OUT r_event_id bigint, OUT r_event_created_at timestamptz, OUT r_index bigint, OUT r_integrated_at timestamptz,
-    OUT r_data bytea, OUT r_leaf_hash bytea, OUT r_root_hash bytea,
-    OUT r_old_levels smallint[], OUT r_old_hashes bytea[],
-    OUT r_new_levels smallint[], OUT r_new_indexes bigint[], OUT r_new_hashes bytea[])
+    OUT r_log core_log_appended)  -- NULL when the version existed
 LANGUAGE plpgsql AS $fn$
 DECLARE
     latest_id bigint;
     cur registry_actionversion%ROWTYPE;
-    appended record;
 BEGIN
     SELECT a.id, a.latest_version_id INTO r_action_id, latest_id
       FROM registry_action a WHERE a.name = p_name FOR UPDATE;
@@ -109,20 +105,8 @@ BEGIN
          WHERE id = r_action_id;
         r_latest_id := r_version_id;
     END IF;
-    SELECT * INTO appended FROM core_log_append(p_lock_key, p_kind, p_log_namespace, p_subject, p_prefix, p_suffix,
-                                               p_event_kind, p_event_payload, p_request_id);
-    r_event_id := appended.r_event_id;
-    r_event_created_at := appended.r_event_created_at;
-    r_index := appended.r_index;
-    r_integrated_at := appended.r_integrated_at;
-    r_data := appended.r_data;
-    r_leaf_hash := appended.r_leaf_hash;
-    r_root_hash := appended.r_root_hash;
-    r_old_levels := appended.r_old_levels;
-    r_old_hashes := appended.r_old_hashes;
-    r_new_levels := appended.r_new_levels;
-    r_new_indexes := appended.r_new_indexes;
-    r_new_hashes := appended.r_new_hashes;
+    r_log := core_log_append(p_lock_key, p_kind, p_log_namespace, p_subject, p_prefix, p_suffix,
+                             p_event_kind, p_event_payload, p_request_id);
 END
 $fn$
 """
