@@ -62,16 +62,14 @@ def _client(url: str) -> redis.Redis:
 # its cap: then the drain re-sends them, which subscribers ignore), and move core.answer_generation's counter
 # (every event may change what cached answers show). KEYS: the counter, the sent set. ARGV: the counter's random
 # start, the channel, the cap, bump or not, the number of frames, the number of notes, the frames, the notes.
-SEND_LUA = """
+SEND_LUA = ("""
 local frames, notes = tonumber(ARGV[5]), tonumber(ARGV[6])
 for i = 1, frames do redis.call('PUBLISH', ARGV[2], ARGV[6 + i]) end
 if notes > 0 and redis.call('SCARD', KEYS[2]) < tonumber(ARGV[3]) then
   for i = 1, notes do redis.call('SADD', KEYS[2], ARGV[6 + frames + i]) end
 end
 if ARGV[4] ~= '1' then return 0 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return tonumber(ARGV[1]) end
-return redis.call('INCR', KEYS[1])
-"""
+""" + answer_generation.BUMP_LUA)  # the counter's own bump: KEYS[1] and ARGV[1] are its key and random start
 SENT_CAP = 1_000_000  # notes kept at most (about 60 MB), should the drain stop running
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

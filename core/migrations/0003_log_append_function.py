@@ -113,18 +113,13 @@ DROP = ["DROP FUNCTION IF EXISTS core_log_append(bigint, text, text, text, bytea
         "DROP TYPE IF EXISTS core_log_appended"]
 
 
-def _forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(APPENDED, params=None)
-        schema_editor.execute(LOG_APPEND, params=None)
-
-
-def _backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in DROP:
-            schema_editor.execute(sql)
+def _run(statements_by_vendor):
+    def run(apps, schema_editor):
+        for sql in statements_by_vendor.get(schema_editor.connection.vendor, []):
+            schema_editor.execute(sql, params=None)  # no parameters: the function bodies hold literal %
+    return run
 
 
 class Migration(migrations.Migration):
     dependencies = [("core", "0002_transparency_log")]
-    operations = [migrations.RunPython(_forward, _backward)]
+    operations = [migrations.RunPython(_run({"postgresql": [APPENDED, LOG_APPEND]}), _run({"postgresql": DROP}))]

@@ -118,18 +118,13 @@ DROP = [
 ]
 
 
-def _forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(SEMVER_NEWER, params=None)
-        schema_editor.execute(PUBLISH, params=None)
-
-
-def _backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in DROP:
-            schema_editor.execute(sql)
+def _run(statements_by_vendor):
+    def run(apps, schema_editor):
+        for sql in statements_by_vendor.get(schema_editor.connection.vendor, []):
+            schema_editor.execute(sql, params=None)  # no parameters: the function bodies hold literal %
+    return run
 
 
 class Migration(migrations.Migration):
     dependencies = [("registry", "0006_action_updates_without_index_work"), ("core", "0003_log_append_function")]
-    operations = [migrations.RunPython(_forward, _backward)]
+    operations = [migrations.RunPython(_run({"postgresql": [SEMVER_NEWER, PUBLISH]}), _run({"postgresql": DROP}))]
