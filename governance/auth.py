@@ -16,12 +16,23 @@ from core.redis_clients import redis_client
 from governance import selectors, services
 from governance.models import ApiKey
 
+# Publishing keys read within the last CACHE_SECONDS by this process, by prefix: a publish re-checks its key and
+# the trust state inside its own transaction (registry_publish compares both with what the request decided on,
+# and the publish starts over with a fresh read when either changed), so a kept row only saves the read. Only
+# ``ApiKeyAuth(cached=True)`` endpoints use it; every other endpoint reads the key on every request.
+CACHE_SECONDS = 1.0
+_key_cache: dict[str, tuple[ApiKey, float]] = {}
 
-def api_key_authenticate(token: str) -> ApiKey:
+
+def api_key_authenticate(token: str, *, cached: bool = False) -> ApiKey:
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != services.TOKEN_PREFIX:
         raise Unauthorized("the bearer token is not an Action Registry API key", code="invalid_api_key")
-    key = selectors.api_key_by_prefix(prefix=parts[1])
+    key = _cached_key(parts[1]) if cached else None
+    if key is None:
+        key = selectors.api_key_by_prefix(prefix=parts[1])
+        if cached and key is not None and key.is_active:
+            _remember_key(key)
     digest = services.api_key_digest(token)
     if key is None or not hmac.compare_digest(key.digest, digest):
         raise Unauthorized("unknown API key", code="invalid_api_key")
@@ -30,6 +41,36 @@ def api_key_authenticate(token: str) -> ApiKey:
                            suggestion="Ask a registry operator for a new key.")
     services.api_key_touch(key=key)
     return key
+
+
+def _cached_key(prefix: str) -> ApiKey | None:
+    hit = _key_cache.get(prefix)
+    if hit is not None and time.monotonic() - hit[1] < CACHE_SECONDS:
+        return hit[0]
+    return None
+
+
+def _remember_key(key: ApiKey) -> None:
+    if len(_key_cache) > 10_000:  # many keys: start over rather than grow
+        _key_cache.clear()
+    key.cached = True  # callers that must see the row as it is now re-read it (api_key_refresh)
+    _key_cache[key.prefix] = (key, time.monotonic())
+
+
+def api_key_refresh(key: ApiKey) -> ApiKey:
+    """``key`` as stored now, with the trust state read in the same statement; Unauthorized when it was revoked
+    or its token changed since ``key`` was read. Replaces what the process kept of it."""
+    _key_cache.pop(key.prefix, None)
+    fresh = selectors.api_key_by_prefix(prefix=key.prefix)
+    if fresh is None or fresh.pk != key.pk or not hmac.compare_digest(fresh.digest, key.digest):
+        raise Unauthorized("unknown API key", code="invalid_api_key")
+    if not fresh.is_active:
+        raise Unauthorized(f"API key {fresh.name!r} was revoked", code="api_key_revoked",
+                           suggestion="Ask a registry operator for a new key.")
+    fresh.last_used_at = key.last_used_at if fresh.last_used_at is None else fresh.last_used_at
+    if getattr(key, "cached", False):
+        _remember_key(fresh)
+    return fresh
 
 
 def api_key_may_publish(key: ApiKey, name: str) -> bool:
@@ -130,14 +171,20 @@ def _auth_failure_record(bucket: str) -> None:
 
 
 class ApiKeyAuth(HttpBearer):
-    """Ninja security scheme: ``Authorization: Bearer <api key>``; failures are rate limited per address."""
+    """Ninja security scheme: ``Authorization: Bearer <api key>``; failures are rate limited per address.
+    ``cached=True`` (publish only): a key this process read less than CACHE_SECONDS ago is not read again, for
+    endpoints whose write re-checks the key in its own transaction."""
 
     openapi_scheme = "bearer"
+
+    def __init__(self, *, cached: bool = False):
+        super().__init__()
+        self.cached = cached
 
     def authenticate(self, request, token):
         bucket = _auth_failures_check(request)
         try:
-            key = api_key_authenticate(token)
+            key = api_key_authenticate(token, cached=self.cached)
         except Unauthorized:
             _auth_failure_record(bucket)
             raise

@@ -107,7 +107,7 @@ _TRUST_STATE_SQL = PreparedSQL(
     TrustState, lambda: f"SELECT version, changed_at FROM {TrustState._meta.db_table} WHERE id = 1")  # noqa: S608
 
 
-def _trust_state_row() -> tuple | None:
+def trust_state_row() -> tuple | None:
     """(version, changed_at) in plain SQL: this runs on every fetch, verify and publish, and the ORM's
     compilation of it cost five times the query."""
     rows = _TRUST_STATE_SQL()
@@ -120,7 +120,7 @@ def trust_snapshot(state: tuple[int, datetime | None] | None = None) -> TrustSna
 
     The cache key includes the row's change time as well as its counter, so a rolled-back transaction
     that reused a counter value (tests do this constantly) cannot serve another state's keys."""
-    row = state if state is not None else (_trust_state_row() or (0, None))
+    row = state if state is not None else (trust_state_row() or (0, None))
     version = row[0]
     cached = _snapshot_cache.get("current")
     if cached is not None and cached.version == version and _snapshot_cache.get("stamp") == row[1]:

@@ -38,8 +38,8 @@ def _json(body: bytes, status: int = 200) -> HttpResponse:
 
 
 @router.post(
-    "/actions", auth=ApiKeyAuth(), response={200: PublishedRecordOut, 201: PublishedRecordOut,
-                                             **errors(401, 403, 409, 413, 422)},
+    "/actions", auth=ApiKeyAuth(cached=True), response={200: PublishedRecordOut, 201: PublishedRecordOut,
+                                             **errors(401, 403, 409, 413, 422, 503)},
     operation_id="publishAction", summary="Publish a signed action version",
     description=(
         "Stores one immutable `(name, version)` record. The body is the envelope `action-registry sign` writes: "
@@ -47,7 +47,8 @@ def _json(body: bytes, status: int = 200) -> HttpResponse:
         "200 with the existing record when identical bytes are re-published, 409 `version_exists` when the "
         "version exists with other bytes. 422 codes: invalid_document, invalid_schema, invalid_name, "
         "invalid_version, duplicate_key, invalid_number, unknown_kid, key_revoked, alg_mismatch, "
-        "signature_invalid, signature_malformed. A refused publish writes nothing."),
+        "signature_invalid, signature_malformed. 503 `trust_state_changed` when trust changes kept overtaking the "
+        "publish's checks (three tries). A refused publish writes nothing."),
 )
 def publish_action(request: HttpRequest, payload: PublishIn):
     envelope = parse_envelope(request.parsed_body, max_depth=request.max_json_depth)

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
 import semver
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from action_registry.document import Envelope, namespace_of, verify_envelope_signature
 from action_registry.errors import SignatureError
-from core.exceptions import Conflict, Forbidden, Unprocessable
+from core.exceptions import Conflict, DomainError, Forbidden, Unprocessable
 from core.middleware import current_request_id
 from core.models import Event, LogLeaf
 from core.prepared import sql_rows
 from core.services import event_emit_logged, event_logged
 from core.transparency import LOG_LOCK_KEY, log_append_params, log_appended, log_entry_halves
 from governance import selectors as governance_selectors
-from governance.auth import api_key_require_namespace
+from governance.auth import api_key_refresh, api_key_require_namespace
 from governance.choices import KeyStatus
 from governance.models import ApiKey, SigningKey
 from governance.policies import active_policies, policy_enforce_publish
@@ -104,8 +105,40 @@ def signature_check(*, envelope: Envelope, key: SigningKey) -> None:
                         suggestion="Sign the RFC 8785 canonical bytes of the action document with the named key.")
 
 
+class StaleAuthorization(Exception):
+    """The publish transaction found the API key or the trust state changed since the request read them."""
+
+
+_ATTEMPTS = 3
+
+
 def action_version_publish(*, envelope: Envelope, api_key: ApiKey | None) -> PublishResult:
-    """Verify and store one signed action version. Writes nothing unless every check passes."""
+    """Verify and store one signed action version. Writes nothing unless every check passes.
+
+    The checks run against the API key and trust state the request read (the key possibly from the process's
+    one-second cache); the transaction refuses when either changed since (``registry_publish``), and the
+    publish is checked again from a fresh read of both."""
+    rechecked = False
+    for attempt in range(_ATTEMPTS):
+        try:
+            return _publish_checked(envelope=envelope, api_key=api_key)
+        except StaleAuthorization:
+            if attempt == _ATTEMPTS - 1:
+                break
+            api_key = api_key_refresh(api_key) if api_key is not None else None
+            rechecked = True
+        except DomainError:
+            # A refusal decided on a key (and its trust state) the process kept from an earlier request: decide
+            # again on what is stored now. Refusals are rare; an accepted publish is re-checked in SQL instead.
+            if rechecked or not getattr(api_key, "cached", False):
+                raise
+            api_key = api_key_refresh(api_key)
+            rechecked = True
+    raise DomainError("the trust state kept changing while this publish was checked", code="trust_state_changed",
+                      status=503, suggestion="Retry the publish: it wrote nothing.")
+
+
+def _publish_checked(*, envelope: Envelope, api_key: ApiKey | None) -> PublishResult:
     if api_key is not None:
         api_key_require_namespace(api_key, envelope.name)
     # One trust-state read per publish (authentication's query brought it along): the key, the namespace claims
@@ -119,7 +152,7 @@ def action_version_publish(*, envelope: Envelope, api_key: ApiKey | None) -> Pub
     if "steps" in envelope.document:
         composite_check(document=envelope.document)
     try:
-        result = _store(envelope=envelope, key=key, api_key=api_key)
+        result = _store(envelope=envelope, key=key, api_key=api_key, trust=snapshot.stamp)
     except IntegrityError:
         # A concurrent publish of the same (name, version) won the race: answer as if we came second.
         existing = ActionVersion.objects.select_related("action").filter(
@@ -143,35 +176,39 @@ def action_version_store_verified(*, envelope: Envelope, key: SigningKey) -> Pub
     """Store a record whose signature and chain were verified elsewhere (federation: against an upstream's
     roots) through the one publish transaction; no API key, and no compatibility check, because an
     upstream's history is what it is. Raises Conflict when the version exists here with other bytes."""
-    return _store(envelope=envelope, key=key, api_key=None)
+    return _store(envelope=envelope, key=key, api_key=None, trust=None)
 
 
-def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
+def _store(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None,
+           trust: tuple[int, datetime | None] | None) -> PublishResult:
     """The publish transaction, then the version's model assembled from what it wrote (no read back)."""
     if connection.vendor != "postgresql":
-        return _store_portable(envelope=envelope, key=key, api_key=api_key)
+        return _store_portable(envelope=envelope, key=key, api_key=api_key, trust=trust)
     if connection.in_atomic_block or (envelope.document.get("compatibility") or {}).get("breaks"):
         # Declared breaks (rare) are recorded in the same transaction, so the function runs inside one; inside
         # a caller's transaction a savepoint keeps a failed publish from aborting the rest of it.
         with transaction.atomic():
-            result = _store_sql(envelope=envelope, key=key, api_key=api_key)
+            result = _store_sql(envelope=envelope, key=key, api_key=api_key, trust=trust)
             if result.created:
                 compatibility_declarations_record(envelope=envelope, version=result.version)
             return result
-    return _store_sql(envelope=envelope, key=key, api_key=api_key)
+    return _store_sql(envelope=envelope, key=key, api_key=api_key, trust=trust)
 
 
-# registry/migrations/0007_publish_function.py: lock (or create) the action, store, move latest, append the log
+# registry/migrations/0008_publish_rechecks_key_and_trust.py: lock (or create) the action, store, move latest, append the log
 # entry and the outbox event. Outside a transaction it is one by itself: one round trip from BEGIN to COMMIT.
 _PUBLISH_SQL = ("SELECT p.r_action_id, p.r_version_id, p.r_existing_id, p.r_latest_id, (p.r_log).* "
                 "FROM registry_publish(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s) p")
+                "%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s, %s) p")
+_STALE = {"AR001", "AR002"}  # registry_publish: the API key / the trust state changed since the request read it
 _PUBLISHED = "action.published"
 
 
-def _store_sql(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
+def _store_sql(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None,
+               trust: tuple[int, datetime | None] | None) -> PublishResult:
     """One ``registry_publish`` call: the new version's PublishResult, or the existing version's (200 or 409).
-    Everything before the call (checking and serialising the log entry) holds no lock."""
+    Everything before the call (checking and serialising the log entry) holds no lock. ``trust``: the trust
+    state the checks ran against, which the transaction requires to be current (None: not checked)."""
     doc, name, sig = envelope.document, envelope.name, envelope.signature
     namespace = namespace_of(name)
     parsed = semver.Version.parse(envelope.version)
@@ -182,13 +219,20 @@ def _store_sql(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -
     halves = log_entry_halves(kind=_PUBLISHED, payload={**payload, "signature": sig.sig})
     event = Event(kind=_PUBLISHED, namespace=namespace, subject=subject, payload=payload,
                   request_id=current_request_id() or "")
-    row = sql_rows(_PUBLISH_SQL, [
-        name, namespace, doc["description"], key.kid,
-        envelope.version, parsed.major, parsed.minor, parsed.patch, parsed.prerelease or "",
-        envelope.content_hash, envelope.canonical, sig.kid, sig.alg, sig.sig, key.pk, now,
-        api_key.pk if api_key else None,
-        LOG_LOCK_KEY, *log_append_params(kind=_PUBLISHED, namespace=namespace, subject=subject, halves=halves,
-                                         event=event)])[0]
+    try:
+        row = sql_rows(_PUBLISH_SQL, [
+            name, namespace, doc["description"], key.kid,
+            envelope.version, parsed.major, parsed.minor, parsed.patch, parsed.prerelease or "",
+            envelope.content_hash, envelope.canonical, sig.kid, sig.alg, sig.sig, key.pk, now,
+            api_key.pk if api_key else None,
+            LOG_LOCK_KEY, *log_append_params(kind=_PUBLISHED, namespace=namespace, subject=subject, halves=halves,
+                                             event=event),
+            api_key.digest if api_key else None, json.dumps(api_key.namespaces) if api_key else None,
+            trust[0] if trust else None, trust[1] if trust else None])[0]
+    except DatabaseError as exc:
+        if getattr(getattr(exc.__cause__, "diag", None), "sqlstate", None) in _STALE:
+            raise StaleAuthorization(str(exc.__cause__)) from None
+        raise
     action_id, version_id, existing_id, latest_id = row[:4]
     if version_id is None:  # this version exists (committed before we took the action's lock)
         return _existing(ActionVersion.objects.select_related("action").get(pk=existing_id), envelope)
@@ -245,9 +289,16 @@ def _is_newer(candidate: semver.Version, current: semver.Version) -> bool:
 
 
 @transaction.atomic
-def _store_portable(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None) -> PublishResult:
-    """_store through the ORM, for databases other than PostgreSQL (SQLite runs one writer at a time)."""
+def _store_portable(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | None,
+                    trust: tuple[int, datetime | None] | None) -> PublishResult:
+    """_store through the ORM, for databases other than PostgreSQL (SQLite runs one writer at a time), with
+    registry_publish's re-checks of the API key and the trust state."""
     doc = envelope.document
+    if api_key is not None and not ApiKey.objects.filter(pk=api_key.pk, is_active=True, digest=api_key.digest,
+                                                         namespaces=api_key.namespaces).exists():
+        raise StaleAuthorization("the API key changed since the request read it")
+    if trust is not None and (governance_selectors.trust_state_row() or (0, None)) != tuple(trust):
+        raise StaleAuthorization("the trust state changed since the request read it")
     action = _action_locked(envelope.name)
     if action is None:
         now = timezone.now()

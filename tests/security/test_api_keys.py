@@ -85,3 +85,86 @@ def test_admin_forms_need_csrf(db, client):
     resp = strict.post("/admin/governance/apikey/add/", {"name": "x", "namespaces": '["ssh"]'})
     assert resp.status_code == 403
     assert not ApiKey.objects.filter(name="x").exists()
+
+
+# --- the publish endpoint's one-second key cache: every change still counts on the very next publish ---------
+
+def _versions() -> int:
+    from registry.models import ActionVersion
+    return ActionVersion.objects.count()
+
+
+def test_a_publishing_key_is_read_once_per_second_not_per_request(api, trusted_signer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    auth._key_cache.clear()
+    assert api.publish(trusted_signer.sign(make_doc("ssh.a"))).status_code == 201  # reads and keeps the key
+    with CaptureQueriesContext(connection) as queries:
+        assert api.publish(trusted_signer.sign(make_doc("ssh.b"))).status_code == 201
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not any("governance_apikey" in sql for sql in statements), statements  # no key read
+    assert any("registry_publish" in sql for sql in statements)
+
+
+def test_a_revoked_key_kept_by_the_process_cannot_publish(api, trusted_signer, make_api_token):
+    from governance.services import api_key_revoke
+
+    auth._key_cache.clear()
+    token = make_api_token("soon-gone", ["*"])
+    assert api.publish(trusted_signer.sign(make_doc("ssh.a")), token=token).status_code == 201
+    assert any(key.name == "soon-gone" for key, _ in auth._key_cache.values())  # kept for the next second
+    api_key_revoke(name="soon-gone", actor="test")
+    before = _versions()
+    resp = api.publish(trusted_signer.sign(make_doc("ssh.b")), token=token)
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "api_key_revoked"
+    assert _versions() == before
+    assert not any(key.name == "soon-gone" for key, _ in auth._key_cache.values())
+
+
+def test_a_signing_key_revoked_after_the_key_was_kept_is_refused(api, trusted_signer):
+    from governance.services import signing_key_revoke
+
+    auth._key_cache.clear()
+    assert api.publish(trusted_signer.sign(make_doc("ssh.a"))).status_code == 201  # key + trust state kept
+    signing_key_revoke(key=trusted_signer.model, actor="test", reason="lost laptop")
+    before = _versions()
+    resp = api.publish(trusted_signer.sign(make_doc("ssh.b")))
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "key_revoked"
+    assert _versions() == before
+
+
+def test_namespace_changes_of_a_kept_key_count_at_once(api, trusted_signer, make_api_token):
+    auth._key_cache.clear()
+    token = make_api_token("narrow", ["ssh"])
+    assert api.publish(trusted_signer.sign(make_doc("ssh.a")), token=token).status_code == 201
+    ApiKey.objects.filter(name="narrow").update(namespaces=["ssh", "web"])  # widened: allowed now
+    assert api.publish(trusted_signer.sign(make_doc("web.fetch")), token=token).status_code == 201
+    ApiKey.objects.filter(name="narrow").update(namespaces=["web"])  # narrowed: ssh is no longer allowed
+    resp = api.publish(trusted_signer.sign(make_doc("ssh.b")), token=token)
+    assert resp.status_code == 403 and resp.json()["error"]["code"] == "namespace_forbidden"
+
+
+def test_the_publish_transaction_refuses_a_stale_key_or_trust_state(db, trusted_signer, api_token):
+    """registry_publish itself, below the retry: it writes nothing when what the request decided on moved."""
+    from action_registry.document import parse_envelope
+    from governance import selectors
+    from governance.services import signing_key_add
+    from registry import services
+
+    key = selectors.api_key_by_prefix(prefix=api_token.split("_")[1])
+    envelope = parse_envelope(trusted_signer.sign(make_doc("ssh.a")))
+    snapshot = selectors.trust_snapshot()
+    signing = selectors.signing_key_model(snapshot, snapshot.models[(trusted_signer.kid, trusted_signer.alg)])
+    before = _versions()
+    stale_key = ApiKey.objects.get(pk=key.pk)
+    stale_key.namespaces = ["ssh"]  # not what is stored
+    with pytest.raises(services.StaleAuthorization):
+        services._store(envelope=envelope, key=signing, api_key=stale_key, trust=snapshot.stamp)
+    signing_key_add(kid="another-root", alg="Ed25519", public_key=trusted_signer.public_b64, actor="test")
+    with pytest.raises(services.StaleAuthorization):  # the trust state moved past the snapshot
+        services._store(envelope=envelope, key=signing, api_key=key, trust=snapshot.stamp)
+    assert _versions() == before
+    fresh = selectors.trust_snapshot()
+    assert services._store(envelope=envelope, key=signing, api_key=key, trust=fresh.stamp).created
+    assert _versions() == before + 1
