@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import threading
 import time
 
@@ -13,9 +14,12 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from config.logging import request_line
 from core import metrics
 
 logger = structlog.get_logger("action_registry.request")
+_stdlib_logger = logging.getLogger("action_registry.request")
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "error": logging.ERROR}
 _QUIET_PATHS = ("/health/", "/metrics")
 _PUBLISH_ROUTE = "v1/actions"
 
@@ -73,11 +77,13 @@ class RequestObservabilityMiddleware:
             if code:
                 fields["error_code"] = code
         if request.path.startswith(_QUIET_PATHS) and status < 400:
-            logger.debug("request", **fields)
+            level = "debug"
         elif status >= 500:
-            logger.error("request", **fields)
+            level = "error"
         else:
-            logger.info("request", **fields)
+            level = "info"
+        if not request_line(_stdlib_logger, level, _LEVELS[level], fields):
+            getattr(logger, level)("request", **fields)
         return response
 
 

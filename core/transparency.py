@@ -65,12 +65,15 @@ def _key_load_or_create(path: Path) -> crypto.PrivateKey:
 
 def log_signer() -> NoteSigner:
     """The registry's checkpoint signer, from ACTION_REGISTRY_LOG_KEY_FILE (created with mode 0600 if missing)."""
-    path, origin = Path(settings.ACTION_REGISTRY_LOG_KEY_FILE), log_origin()
+    where, origin = str(settings.ACTION_REGISTRY_LOG_KEY_FILE), log_origin()
+    signer = _signers.get((where, origin))  # every publish signs a checkpoint: no lock, no Path, when known
+    if signer is not None:
+        return signer
     with _signers_lock:
-        signer = _signers.get((str(path), origin))
+        signer = _signers.get((where, origin))
         if signer is None:
-            signer = NoteSigner(name=origin, key=_key_load_or_create(path))
-            _signers[(str(path), origin)] = signer
+            signer = NoteSigner(name=origin, key=_key_load_or_create(Path(where)))
+            _signers[(where, origin)] = signer
     return signer
 
 

@@ -107,7 +107,7 @@ _TRUST_STATE_SQL = PreparedSQL(
     TrustState, lambda: f"SELECT version, changed_at FROM {TrustState._meta.db_table} WHERE id = 1")  # noqa: S608
 
 
-def trust_state_row() -> tuple | None:
+def _trust_state_row() -> tuple | None:
     """(version, changed_at) in plain SQL: this runs on every fetch, verify and publish, and the ORM's
     compilation of it cost five times the query."""
     rows = _TRUST_STATE_SQL()
@@ -120,7 +120,7 @@ def trust_snapshot(state: tuple[int, datetime | None] | None = None) -> TrustSna
 
     The cache key includes the row's change time as well as its counter, so a rolled-back transaction
     that reused a counter value (tests do this constantly) cannot serve another state's keys."""
-    row = state if state is not None else (trust_state_row() or (0, None))
+    row = state if state is not None else (_trust_state_row() or (0, None))
     version = row[0]
     cached = _snapshot_cache.get("current")
     if cached is not None and cached.version == version and _snapshot_cache.get("stamp") == row[1]:
@@ -197,7 +197,19 @@ def signing_key_model(snapshot: TrustSnapshot, pk: int) -> SigningKey:
     key = keys.get(pk)
     if key is None:
         key = keys[pk] = SigningKey.objects.get(pk=pk)
-    return copy.copy(key)
+    return _model_copy(key)
+
+
+def _model_copy(obj):
+    """``copy.copy`` of a model instance as Django's own pickling does it (``Model.__getstate__``: the
+    instance dict, its own ModelState and relation cache), without the pickle protocol's detour through
+    ``model_unpickle``, which cost a publish 60 us."""
+    new = obj.__class__.__new__(obj.__class__)
+    state = obj.__dict__.copy()
+    state["_state"] = copy.copy(obj._state)
+    state["_state"].fields_cache = obj._state.fields_cache.copy()
+    new.__dict__.update(state)
+    return new
 
 
 def key_chain(*, key: SigningKey) -> list[SigningKey]:

@@ -36,12 +36,17 @@ def version_meta(version: ActionVersion, *, latest_id: int | None = None,
     }
 
 
+_UNREAD = object()
+
+
 def version_origin(version: ActionVersion) -> dict | None:
     """``{registry, fetched_at}`` for a version mirrored from another registry, else None.
 
     Read through the reverse accessor of federation.MirroredVersion, so the registry imports nothing of
     federation (which sits above it)."""
-    origin = getattr(version, "mirror_origin", None)
+    origin = version._state.fields_cache.get("mirror_origin", _UNREAD)
+    if origin is _UNREAD:  # not read with the version: through the accessor (None when it has none)
+        origin = getattr(version, "mirror_origin", None)
     if origin is None:
         return None
     return {"registry": origin.registry, "fetched_at": origin.fetched_at.isoformat().replace("+00:00", "Z")}

@@ -162,3 +162,35 @@ def test_gunicorn_workers_share_one_set_of_metrics(transactional_db, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_request_line_written_directly_is_what_structlog_writes():
+    """Under the stock JSON configuration the request line skips structlog and the logging module: the line
+    must be the same object, key for key and in the same order, as the one structlog renders (the timestamp
+    aside), and bound context values must come along."""
+    code = (
+        "import django, logging, json, structlog; django.setup()\n"
+        "from config.logging import request_line\n"
+        "from core.middleware import request_id_var\n"
+        "request_id_var.set('rid-7'); structlog.contextvars.bind_contextvars(kid='k-1')\n"
+        "fields = {'method': 'POST', 'path': '/v1/actions', 'route': 'v1/actions', 'status': 201,\n"
+        "          'duration_ms': 3.25, 'api_key': 'pub'}\n"
+        "assert request_line(logging.getLogger('action_registry.request'), 'info', logging.INFO, dict(fields))\n"
+        "structlog.get_logger('action_registry.request').info('request', **fields)\n"
+        "assert not request_line(logging.getLogger('action_registry.request'), 'debug', logging.DEBUG, fields)\n"
+        "from django.test import Client\n"
+        "print(Client().get('/no/such/page').status_code, flush=True)\n")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+    env.pop("PYTEST_VERSION", None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    lines = [json.loads(line) for line in out.stderr.strip().splitlines() if line.startswith("{")]
+    direct, rendered = lines[0], lines[1]
+    assert direct.pop("timestamp").endswith("Z") and rendered.pop("timestamp").endswith("Z")
+    assert list(direct.items()) == list(rendered.items())
+    assert direct["kid"] == "k-1" and direct["request_id"] == "rid-7" and direct["level"] == "info"
+    [page] = [line for line in lines[2:] if line.get("event") == "request"]
+    assert page["path"] == "/no/such/page" and page["status"] == 404 and page["route"] == "unmatched"

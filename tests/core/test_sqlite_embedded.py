@@ -43,6 +43,16 @@ for i in range(7):
 assert publish(doc).status_code == 200
 doc["description"] = "other bytes"
 assert publish(doc).status_code == 409
+# Without an API key (the demo seeding, management commands): the trust state is read as raw SQLite text and
+# re-checked in the transaction against the ORM's datetime; a revoked API key kept by the process is refused.
+from action_registry.document import parse_envelope
+from governance.services import api_key_revoke
+from registry.services import action_version_publish
+assert action_version_publish(envelope=parse_envelope(sign_document({**doc, "name": "ssh.keyless"}, key,
+                                                                  "embedded-root")), api_key=None).created
+api_key_revoke(name="t", actor="test")
+resp = publish({**doc, "name": "ssh.after-revocation"})
+assert resp.status_code == 401 and resp.json()["error"]["code"] == "api_key_revoked", resp.content
 latest = Action.objects.get(name="ssh.a0").latest_version
 assert latest.version == "1.6.0", (latest.version, list(Action.objects.get(name="ssh.a0").versions.values_list("version", flat=True)))
 leaves = list(LogLeaf.objects.order_by("index"))
@@ -50,7 +60,7 @@ tree = merkle.MemoryTree(merkle.leaf_hash(bytes(leaf.data)) for leaf in leaves)
 for leaf in leaves:
     assert bytes(leaf.root_hash) == tree.root(leaf.index + 1)
     assert json.loads(bytes(leaf.data))["integrated_at"] == _iso(leaf.integrated_at)
-assert (len(leaves), Event.objects.count()) == (8, 7), (len(leaves), Event.objects.count())  # leaves: the key and seven publishes; events: the publishes
+assert (len(leaves), Event.objects.count()) == (9, 8), (len(leaves), Event.objects.count())  # leaves: the key and eight publishes; events: the publishes
 assert not Event.objects.filter(dispatched_at__isnull=True).exists()  # no Redis: the fan-out marks them
 print("embedded ok")
 '''
