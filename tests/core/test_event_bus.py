@@ -123,3 +123,33 @@ def test_without_redis_a_committed_event_reaches_a_socket_of_the_same_process(se
 
     event_id, message = asyncio.run(scenario())
     assert (message["type"], message["id"], message["subject"]) == ("event", event_id, "here")
+
+
+def test_the_send_survives_a_dropped_connection_and_a_flushed_script_cache(settings, redis_url):
+    """The send keeps its own connection per thread (outside the client's pool): a connection Redis dropped is
+    replaced at once, a script Redis forgot is loaded again, and every frame still goes out with its note."""
+    settings.REDIS_URL = redis_url
+    admin = redis.Redis.from_url(redis_url)
+    key = event_bus.sent_key(redis_url)
+    admin.delete(key)
+    listener = admin.pubsub()
+    listener.subscribe(event_bus.channel_name(redis_url))
+    assert listener.get_message(timeout=2)["type"] == "subscribe"
+    try:
+        assert event_bus.publish([_frame(1)], ["1:100"])
+        admin.client_kill_filter(_type="normal", skipme=True)  # drops the sender's connection (and the listener's)
+        listener = admin.pubsub()
+        listener.subscribe(event_bus.channel_name(redis_url))
+        assert listener.get_message(timeout=2)["type"] == "subscribe"
+        assert event_bus.publish([_frame(2)], ["2:200"])
+        admin.script_flush()
+        assert event_bus.publish([_frame(3)], ["3:300"])
+        heard = []
+        for _ in range(2):
+            message = listener.get_message(timeout=2)
+            heard.append(message["data"].decode())
+        assert heard == [_frame(2), _frame(3)]
+        assert admin.smembers(key) == {b"1:100", b"2:200", b"3:300"}
+    finally:
+        listener.close()
+        admin.delete(key)
