@@ -137,3 +137,23 @@ def test_the_page_is_rendered_byte_for_byte_as_ninja_renders_its_schema(api, tru
             cls=NinjaJSONEncoder)
         assert resp.content == expected.encode(), params
         assert resp.json()["items"], params
+
+
+def test_search_indexes_keep_a_short_pending_list(api, trusted_signer):
+    """Every search reads a GIN index's whole pending list: both keep it at 64 kB (registry/migrations/0009), and
+    publishes past that move it into the index instead of letting it grow towards the server's 4 MB."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reloptions FROM pg_class WHERE relname IN "
+                       "('registry_action_search_gin', 'registry_action_name_trgm') ORDER BY relname")
+        assert cursor.fetchall() == [("registry_action_name_trgm", ["gin_pending_list_limit=64"]),
+                                     ("registry_action_search_gin", ["gin_pending_list_limit=64"])]
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        for i in range(120):  # about 130 kB of new index entries: twice the limit
+            doc = make_doc(f"pending.tool{i:03d}",
+                           description=" ".join(f"word{i}x{j}" for j in range(40)) + " pending list filler")
+            assert api.publish(trusted_signer.sign(doc)).status_code == 201
+        for index in ("registry_action_search_gin", "registry_action_name_trgm"):
+            cursor.execute("SELECT pending_pages FROM pgstatginindex(%s)", [index])
+            assert cursor.fetchone()[0] <= 10, index  # 64 kB = 8 pages (plus the one being filled)
