@@ -141,19 +141,22 @@ def _evalsha(client: redis.Redis, script, keys: list, args: list):
     conn = conns.get(id(client))
     if conn is None:
         conn = conns[id(client)] = client.connection_pool.make_connection()
-    for attempt in range(2):
-        try:
-            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            return conn.read_response()
-        except NoScriptError:
-            if attempt:
-                raise
-            client.script_load(script.script)
-        except (redis.ConnectionError, redis.TimeoutError):
-            conn.disconnect()  # a half-read reply must not answer the next command
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _evalsha_once(conn, script.sha, keys, args)
+    except NoScriptError:
+        client.script_load(script.script)
+    except (redis.ConnectionError, redis.TimeoutError):
+        pass  # the connection was closed: the retry opens a new one
+    return _evalsha_once(conn, script.sha, keys, args)
+
+
+def _evalsha_once(conn, sha: str, keys: list, args: list):
+    try:
+        conn.send_command("EVALSHA", sha, len(keys), *keys, *args)
+        return conn.read_response()
+    except (redis.ConnectionError, redis.TimeoutError):
+        conn.disconnect()  # a half-read reply must not answer the next command
+        raise
 
 
 def _script(client: redis.Redis, text: str):

@@ -67,7 +67,6 @@ def api_key_refresh(key: ApiKey) -> ApiKey:
     if not fresh.is_active:
         raise Unauthorized(f"API key {fresh.name!r} was revoked", code="api_key_revoked",
                            suggestion="Ask a registry operator for a new key.")
-    fresh.last_used_at = key.last_used_at if fresh.last_used_at is None else fresh.last_used_at
     if getattr(key, "cached", False):
         _remember_key(fresh)
     return fresh

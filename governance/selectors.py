@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import QuerySet, Subquery
 
 from action_registry.chain import ChainResult, KeyInfo, parse_certificate, walk_chain
@@ -107,9 +108,12 @@ _TRUST_STATE_SQL = PreparedSQL(
     TrustState, lambda: f"SELECT version, changed_at FROM {TrustState._meta.db_table} WHERE id = 1")  # noqa: S608
 
 
-def _trust_state_row() -> tuple | None:
-    """(version, changed_at) in plain SQL: this runs on every fetch, verify and publish, and the ORM's
-    compilation of it cost five times the query."""
+def trust_state_row() -> tuple | None:
+    """(version, changed_at) in plain SQL on PostgreSQL: this runs on every fetch, verify and publish, and the
+    ORM's compilation of it cost five times the query. Elsewhere through the ORM, whose converters make the time
+    aware as everywhere else (SQLite's raw rows carry it naive)."""
+    if connection.vendor != "postgresql":
+        return TrustState.objects.filter(pk=1).values_list("version", "changed_at").first()
     rows = _TRUST_STATE_SQL()
     return rows[0] if rows else None
 
@@ -120,7 +124,7 @@ def trust_snapshot(state: tuple[int, datetime | None] | None = None) -> TrustSna
 
     The cache key includes the row's change time as well as its counter, so a rolled-back transaction
     that reused a counter value (tests do this constantly) cannot serve another state's keys."""
-    row = state if state is not None else (_trust_state_row() or (0, None))
+    row = state if state is not None else (trust_state_row() or (0, None))
     version = row[0]
     cached = _snapshot_cache.get("current")
     if cached is not None and cached.version == version and _snapshot_cache.get("stamp") == row[1]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 import semver
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from action_registry.document import Envelope, namespace_of, verify_envelope_signature
 from action_registry.errors import SignatureError
@@ -25,7 +24,7 @@ from core.transparency import LOG_LOCK_KEY, log_append_params, log_appended, log
 from governance import selectors as governance_selectors
 from governance.auth import api_key_refresh, api_key_require_namespace
 from governance.choices import KeyStatus
-from governance.models import ApiKey, SigningKey, TrustState
+from governance.models import ApiKey, SigningKey
 from governance.policies import active_policies, policy_enforce_publish
 from registry.composites import composite_check
 from registry.lifecycle_services import compatibility_check, compatibility_declarations_record
@@ -298,8 +297,7 @@ def _store_portable(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | No
     if api_key is not None and not ApiKey.objects.filter(pk=api_key.pk, is_active=True, digest=api_key.digest,
                                                          namespaces=api_key.namespaces).exists():
         raise StaleAuthorization("the API key changed since the request read it")
-    if trust is not None and _trust_stamp(TrustState.objects.filter(pk=1).values_list("version", "changed_at")
-                                          .first() or (0, None)) != _trust_stamp(trust):
+    if trust is not None and (governance_selectors.trust_state_row() or (0, None)) != tuple(trust):
         raise StaleAuthorization("the trust state changed since the request read it")
     action = _action_locked(envelope.name)
     if action is None:
@@ -331,16 +329,6 @@ def _store_portable(*, envelope: Envelope, key: SigningKey, api_key: ApiKey | No
                                 payload=payload, log_payload={**payload, "signature": envelope.signature.sig})
     compatibility_declarations_record(envelope=envelope, version=version)
     return PublishResult(version=version, created=True, log_leaf=leaf)
-
-
-def _trust_stamp(stamp) -> tuple:
-    """(version, changed_at as an aware datetime): SQLite's raw rows give the time as naive UTC (or text)."""
-    version, changed_at = stamp
-    if isinstance(changed_at, str):
-        changed_at = parse_datetime(changed_at)
-    if changed_at is not None and timezone.is_naive(changed_at):
-        changed_at = timezone.make_aware(changed_at, UTC)
-    return version, changed_at
 
 
 def _action_locked(name: str) -> Action | None:
